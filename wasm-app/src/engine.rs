@@ -1,0 +1,282 @@
+//! One engine per process, its epoch ticker, and loading modules from disk.
+//!
+//! Invariants:
+//! - every store of this engine has an epoch deadline, so no guest code runs
+//!   unbounded: a ticker thread advances the epoch every [`TICK`];
+//! - a module is checked against its policy's SHA-256 *before* compilation,
+//!   and its imports are resolved once ([`InstancePre`]), so instantiation
+//!   only allocates.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store,
+};
+
+use crate::cache::{CacheOutcome, ModuleCache};
+use crate::error::{Error, Limit, Result};
+use crate::guest::Guest;
+use crate::host::HostState;
+use crate::policy::Policy;
+
+/// Epoch period: the granularity of timeouts.
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// Engine-wide settings (those that cannot change per module).
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Compiled-module cache; `None` disables it.
+    pub cache_dir: Option<PathBuf>,
+    /// Use the pooling allocator with this many instance slots of
+    /// `pool_max_memory` bytes each (fast instantiation, bounded footprint).
+    pub pool_instances: Option<u32>,
+    /// Memory per pooled slot; ignored without `pool_instances`.
+    pub pool_max_memory: u64,
+    /// Meter fuel (needed for any policy that sets `fuel`).
+    pub fuel: bool,
+}
+
+impl EngineOptions {
+    /// Options fitting `policy`: fuel metering if it sets fuel, pooling if it
+    /// caps instances.
+    pub fn for_policy(policy: &Policy) -> Self {
+        EngineOptions {
+            cache_dir: ModuleCache::default_dir(),
+            pool_instances: policy.limits.max_instances,
+            pool_max_memory: policy.limits.max_memory,
+            fuel: policy.limits.fuel.is_some(),
+        }
+    }
+}
+
+/// Advances the engine's epoch until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .context("cannot start the epoch ticker thread")?;
+        Ok(Ticker {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The host runtime: an engine, its ticker and its module cache.
+pub struct Runtime {
+    engine: Engine,
+    cache: Option<ModuleCache>,
+    options: EngineOptions,
+    // Shared with every loaded module: timeouts keep working as long as any
+    // module of this engine is alive, even after the `Runtime` is dropped.
+    ticker: Arc<Ticker>,
+}
+
+impl Runtime {
+    /// Builds the engine for `options`.
+    pub fn new(options: EngineOptions) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.consume_fuel(options.fuel);
+        if let Some(n) = options.pool_instances {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_core_instances(n)
+                .total_memories(n)
+                .total_tables(n)
+                .max_memory_size(options.pool_max_memory as usize);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasm engine")?;
+        let cache = match &options.cache_dir {
+            Some(dir) => Some(ModuleCache::new(dir)?),
+            None => None,
+        };
+        Ok(Runtime {
+            ticker: Arc::new(Ticker::start(engine.clone())?),
+            engine,
+            cache,
+            options,
+        })
+    }
+
+    /// The underlying engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The options the engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Reads, verifies and compiles (or loads from cache) a `.wasm` or `.wat`
+    /// file, and resolves its imports against what `policy` grants.
+    pub fn load(&self, path: &Path, policy: Policy) -> Result<LoadedModule> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| Error::Load {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        self.load_bytes(&shown, &bytes, policy)
+    }
+
+    /// As [`Runtime::load`], from bytes; `name` is used in messages.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8], policy: Policy) -> Result<LoadedModule> {
+        let load_err = |reason: String| Error::Load {
+            path: name.to_string(),
+            reason,
+        };
+        if bytes.is_empty() {
+            return Err(load_err("the file is empty".into()));
+        }
+        policy
+            .validate()
+            .map_err(|e| Error::PolicyDenied(format!("{e:#}")))?;
+        if policy.limits.fuel.is_some() && !self.options.fuel {
+            return Err(Error::PolicyDenied(
+                "the policy sets fuel but the engine was built without fuel metering".into(),
+            ));
+        }
+        let sha256: [u8; 32] = Sha256::digest(bytes).into();
+        let hex_sha = hex::encode(sha256);
+        if let Some(want) = &policy.sha256 {
+            if *want != hex_sha {
+                return Err(Error::PolicyDenied(format!(
+                    "module {name} has SHA-256 {hex_sha}, but its policy requires {want}"
+                )));
+            }
+        }
+        let compile = || Module::new(&self.engine, bytes).map_err(anyhow::Error::from);
+        let (module, cache) = match &self.cache {
+            Some(c) => c.load_or_compile(&self.engine, &sha256, compile),
+            None => compile().map(|m| (m, CacheOutcome::Compiled)),
+        }
+        .map_err(|e| load_err(format!("{e:#}")))?;
+
+        let mut linker: Linker<HostState> = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
+            .map_err(anyhow::Error::from)
+            .context("cannot add WASI to the linker")?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))?;
+        Ok(LoadedModule {
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                sha256: hex_sha,
+                cache,
+                pre,
+                policy,
+                engine: self.engine.clone(),
+                live: AtomicU32::new(0),
+                _ticker: self.ticker.clone(),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    name: String,
+    sha256: String,
+    cache: CacheOutcome,
+    pre: InstancePre<HostState>,
+    policy: Policy,
+    engine: Engine,
+    live: AtomicU32,
+    _ticker: Arc<Ticker>,
+}
+
+/// A compiled module with resolved imports and its policy; cheap to clone
+/// and to share between threads, each of which makes its own instances.
+#[derive(Clone)]
+pub struct LoadedModule {
+    inner: Arc<Inner>,
+}
+
+/// Counts a live instance against `max-instances`; released on drop.
+pub(crate) struct InstanceSlot(Arc<Inner>);
+
+impl Drop for InstanceSlot {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl LoadedModule {
+    /// The name given at load time (the path, usually).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// SHA-256 of the module bytes, lowercase hex.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Whether the compiled code came from the cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.inner.cache
+    }
+
+    /// The policy the module runs under.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The compiled module.
+    pub fn module(&self) -> &Module {
+        self.inner.pre.module()
+    }
+
+    /// A fresh instance: new store, new WASI context, limits armed, reactor
+    /// initialised (`_initialize`) if the module has one.
+    pub fn instantiate(&self) -> Result<Guest> {
+        let limits = &self.inner.policy.limits;
+        if let Some(max) = limits.max_instances {
+            let prev = self.inner.live.fetch_add(1, Ordering::AcqRel);
+            if prev >= max {
+                self.inner.live.fetch_sub(1, Ordering::AcqRel);
+                return Err(Error::LimitExceeded(Limit::Instances(max)));
+            }
+        } else {
+            self.inner.live.fetch_add(1, Ordering::AcqRel);
+        }
+        let slot = InstanceSlot(self.inner.clone());
+        let state = HostState::new(&self.inner.policy).map_err(Error::Other)?;
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        Guest::new(store, &self.inner.pre, limits.clone(), slot)
+    }
+}

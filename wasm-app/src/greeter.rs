@@ -1,0 +1,101 @@
+//! The greeter ABIs: the same function behind a C string interface and a
+//! Rust (ptr, len) interface.
+//!
+//! C ABI: the host writes `name\0`, the guest returns a pointer to
+//! `greeting\0`. Rust ABI: the host writes `name` and passes (ptr, len), the
+//! guest returns a pointer to a [`wasm_abi::Pair`] describing the greeting.
+//! Either way the host frees its input and every returned area.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::guest::Guest;
+use crate::memory::{self, Frame, DEFAULT_MAX_STRING};
+
+/// Which of the two string ABIs to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringAbi {
+    /// NUL-terminated strings (`wasm_memory_c_format_hello_world`).
+    C,
+    /// (ptr, len) in, pointer to a pair out (`wasm_memory_rust_format_hello_world`).
+    Rust,
+}
+
+impl fmt::Display for StringAbi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StringAbi::C => "c",
+            StringAbi::Rust => "rust",
+        })
+    }
+}
+
+impl FromStr for StringAbi {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "c" => Ok(StringAbi::C),
+            "rust" => Ok(StringAbi::Rust),
+            _ => Err(format!("unknown ABI '{s}' (expected 'c' or 'rust')")),
+        }
+    }
+}
+
+impl Guest {
+    /// Calls the greeter through `abi`; returns the greeting.
+    pub fn greet(&mut self, abi: StringAbi, name: &str) -> Result<String> {
+        match abi {
+            StringAbi::C => self.greet_c(name),
+            StringAbi::Rust => self.greet_rust(name),
+        }
+    }
+
+    /// The C ABI greeter.
+    pub fn greet_c(&mut self, name: &str) -> Result<String> {
+        if name.as_bytes().contains(&0) {
+            return Err(Error::InvalidArgument(
+                "a name passed through the C ABI cannot contain a NUL byte".into(),
+            ));
+        }
+        self.arm()?;
+        let mut frame = Frame::new(self);
+        let ptr = frame.alloc(name.len() + 1)?;
+        frame.guest.write(ptr, name.as_bytes())?;
+        frame.guest.write(ptr + name.len() as u32, &[0])?;
+        let ret = frame.guest.exports_greet_c(ptr as i32)?;
+        if ret == wasm_abi::ERROR_RESULT {
+            return Err(frame.guest.guest_error());
+        }
+        frame.adopt(ret as u32);
+        let bytes = memory::read_cstr(
+            frame.guest.memory_bytes(),
+            ret as u32,
+            DEFAULT_MAX_STRING,
+            "greeting",
+        )?;
+        let greeting = memory::utf8(bytes, "greeting")?.to_owned();
+        frame.finish()?;
+        Ok(greeting)
+    }
+
+    /// The Rust ABI greeter.
+    pub fn greet_rust(&mut self, name: &str) -> Result<String> {
+        self.arm()?;
+        let mut frame = Frame::new(self);
+        let ptr = frame.alloc_copy(name.as_bytes())?;
+        let ret = frame
+            .guest
+            .exports_greet_rust(ptr as i32, name.len() as i32)?;
+        let (gptr, glen) = Guest::take_pair(&mut frame, ret, "greeting pair")?;
+        if glen as usize > DEFAULT_MAX_STRING {
+            return Err(Error::BadString(format!(
+                "greeting of {glen} bytes exceeds the {DEFAULT_MAX_STRING}-byte cap"
+            )));
+        }
+        let bytes = memory::slice(frame.guest.memory_bytes(), gptr, glen, "greeting")?;
+        let greeting = memory::utf8(bytes, "greeting")?.to_owned();
+        frame.finish()?;
+        Ok(greeting)
+    }
+}

@@ -1,0 +1,345 @@
+//! One live instance of a module: its store, its exports (looked up once),
+//! and the mapping of everything that can go wrong in a call to [`Error`].
+
+use wasmtime::{
+    Instance, InstancePre, Memory, Store, Trap, TypedFunc, WasmBacktrace, WasmParams, WasmResults,
+};
+
+use crate::engine::{InstanceSlot, TICK};
+use crate::error::{Error, Limit, Result};
+use crate::host::{HostState, LimitHit};
+use crate::memory::{self, Frame};
+use crate::policy::Limits;
+
+/// An export looked up at instantiation: the typed function, or why not.
+type Export<P, R> = std::result::Result<TypedFunc<P, R>, ExportError>;
+
+#[derive(Debug, Clone)]
+enum ExportError {
+    Missing,
+    WrongType(String),
+}
+
+/// The ABI's exports, each resolved once per instance; calls then cost no
+/// name lookup.
+pub(crate) struct Exports {
+    memory: Option<Memory>,
+    allocate: Export<i32, i32>,
+    deallocate: Export<i32, i32>,
+    last_error: Export<(), i32>,
+    answer: Export<(), i32>,
+    greet_c: Export<i32, i32>,
+    greet_rust: Export<(i32, i32), i32>,
+    process: Export<(i32, i32, i32, i32), i32>,
+}
+
+/// Human-readable ABI signatures, for error messages.
+pub(crate) mod sig {
+    pub const I32_TO_I32: &str = "(func (param i32) (result i32))";
+    pub const UNIT_TO_I32: &str = "(func (result i32))";
+    pub const PAIR_TO_I32: &str = "(func (param i32 i32) (result i32))";
+    pub const QUAD_TO_I32: &str = "(func (param i32 i32 i32 i32) (result i32))";
+}
+
+fn lookup<P: WasmParams, R: WasmResults>(
+    instance: &Instance,
+    store: &mut Store<HostState>,
+    name: &str,
+) -> Export<P, R> {
+    let Some(func) = instance.get_func(&mut *store, name) else {
+        return Err(ExportError::Missing);
+    };
+    func.typed::<P, R>(&*store)
+        .map_err(|_| ExportError::WrongType(format!("{}", func.ty(&*store))))
+}
+
+/// A live instance. Not `Sync`: one thread calls it at a time. After any
+/// error that [poisons](Error::poisons_instance) it, it refuses further calls
+/// and its owner makes a new one.
+pub struct Guest {
+    store: Store<HostState>,
+    exports: Exports,
+    limits: Limits,
+    poisoned: bool,
+    _slot: InstanceSlot,
+}
+
+impl Guest {
+    pub(crate) fn new(
+        mut store: Store<HostState>,
+        pre: &InstancePre<HostState>,
+        limits: Limits,
+        slot: InstanceSlot,
+    ) -> Result<Self> {
+        arm(&mut store, &limits)?;
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(e, &limits, "instantiation"))?;
+        let exports = Exports {
+            memory: instance.get_memory(&mut store, wasm_abi::MEMORY),
+            allocate: lookup(&instance, &mut store, wasm_abi::ALLOCATE),
+            deallocate: lookup(&instance, &mut store, wasm_abi::DEALLOCATE),
+            last_error: lookup(&instance, &mut store, wasm_abi::LAST_ERROR),
+            answer: lookup(&instance, &mut store, wasm_abi::ANSWER_FN),
+            greet_c: lookup(&instance, &mut store, wasm_abi::GREET_C),
+            greet_rust: lookup(&instance, &mut store, wasm_abi::GREET_RUST),
+            process: lookup(&instance, &mut store, wasm_abi::PROCESS_ARROW),
+        };
+        // WASI reactors (C and Rust cdylibs) set up libc, preopens and env
+        // here; it must run before any other export.
+        if let Some(init) = instance.get_func(&mut store, wasm_abi::INITIALIZE) {
+            let init = init
+                .typed::<(), ()>(&store)
+                .map_err(|_| Error::WrongSignature {
+                    name: wasm_abi::INITIALIZE.into(),
+                    expected: "(func)".into(),
+                    found: format!("{}", init.ty(&store)),
+                })?;
+            init.call(&mut store, ())
+                .map_err(|e| classify(e, &limits, wasm_abi::INITIALIZE))?;
+        }
+        Ok(Guest {
+            store,
+            exports,
+            limits,
+            poisoned: false,
+            _slot: slot,
+        })
+    }
+
+    /// Whether an earlier error left this instance unusable.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// The limits this instance runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Current size of the guest's linear memory, in bytes (0 without one).
+    pub fn memory_size(&self) -> usize {
+        self.exports
+            .memory
+            .map(|m| m.data_size(&self.store))
+            .unwrap_or(0)
+    }
+
+    /// The guest memory as bytes (empty if it exports none).
+    pub(crate) fn memory_bytes(&self) -> &[u8] {
+        match self.exports.memory {
+            Some(m) => m.data(&self.store),
+            None => &[],
+        }
+    }
+
+    fn require_memory(&self) -> Result<Memory> {
+        self.exports.memory.ok_or_else(|| Error::MissingExport {
+            name: wasm_abi::MEMORY.into(),
+            expected: "(memory)".into(),
+        })
+    }
+
+    /// Copies `bytes` to guest memory at `ptr` (bounds-checked).
+    pub(crate) fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<()> {
+        let mem = self.require_memory()?;
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| Error::InvalidArgument("input larger than 4 GiB".into()))?;
+        let data = mem.data_mut(&mut self.store);
+        memory::slice(data, ptr, len, "write target")?;
+        data[ptr as usize..ptr as usize + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Resets the epoch deadline and fuel: each top-level operation gets the
+    /// policy's full time and fuel budget.
+    pub(crate) fn arm(&mut self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Other(anyhow::anyhow!(
+                "instance is unusable after an earlier failure; create a new one"
+            )));
+        }
+        arm(&mut self.store, &self.limits)
+    }
+
+    /// Calls an export, turning wasmtime errors into [`Error`] and poisoning
+    /// the instance when the error says its state can no longer be trusted.
+    fn call<P: WasmParams, R: WasmResults>(
+        &mut self,
+        name: &str,
+        expected: &str,
+        pick: impl FnOnce(&Exports) -> &Export<P, R>,
+        params: P,
+    ) -> Result<R> {
+        let func = match pick(&self.exports) {
+            Ok(f) => f.clone(),
+            Err(ExportError::Missing) => {
+                return Err(Error::MissingExport {
+                    name: name.into(),
+                    expected: expected.into(),
+                })
+            }
+            Err(ExportError::WrongType(found)) => {
+                return Err(Error::WrongSignature {
+                    name: name.into(),
+                    expected: expected.into(),
+                    found: found.clone(),
+                })
+            }
+        };
+        func.call(&mut self.store, params).map_err(|e| {
+            let err = classify(e, &self.limits, name);
+            self.poisoned |= err.poisons_instance();
+            err
+        })
+    }
+
+    pub(crate) fn call_allocate(&mut self, size: i32) -> Result<i32> {
+        self.call(wasm_abi::ALLOCATE, sig::I32_TO_I32, |e| &e.allocate, size)
+    }
+
+    pub(crate) fn call_deallocate(&mut self, ptr: i32) -> Result<i32> {
+        self.call(
+            wasm_abi::DEALLOCATE,
+            sig::I32_TO_I32,
+            |e| &e.deallocate,
+            ptr,
+        )
+    }
+
+    /// `answer() -> i32`.
+    pub fn answer(&mut self) -> Result<i32> {
+        self.arm()?;
+        self.call(wasm_abi::ANSWER_FN, sig::UNIT_TO_I32, |e| &e.answer, ())
+    }
+
+    /// Reads the pair a pair-returning export returned, or the guest's error
+    /// message if it returned 0. The pair's own area is adopted by `frame`;
+    /// the payload is adopted too and returned as (ptr, len).
+    pub(crate) fn take_pair(frame: &mut Frame<'_>, ret: i32, what: &str) -> Result<(u32, u32)> {
+        if ret == wasm_abi::ERROR_RESULT {
+            return Err(frame.guest.guest_error());
+        }
+        let ptr = ret as u32;
+        frame.adopt(ptr);
+        let pair = memory::read_pair(frame.guest.memory_bytes(), ptr, what)?;
+        frame.adopt(pair.ptr);
+        memory::slice(frame.guest.memory_bytes(), pair.ptr, pair.len, what)?;
+        Ok((pair.ptr, pair.len))
+    }
+
+    /// The error a guest reported, read through the optional
+    /// `wasm_last_error` export.
+    pub(crate) fn guest_error(&mut self) -> Error {
+        match self.read_last_error() {
+            Ok(message) => Error::GuestReported { message },
+            Err(e) => e,
+        }
+    }
+
+    fn read_last_error(&mut self) -> Result<Option<String>> {
+        if matches!(self.exports.last_error, Err(ExportError::Missing)) {
+            return Ok(None);
+        }
+        let ret = self.call(
+            wasm_abi::LAST_ERROR,
+            sig::UNIT_TO_I32,
+            |e| &e.last_error,
+            (),
+        )?;
+        if ret == 0 {
+            return Ok(None);
+        }
+        let mut frame = Frame::new(self);
+        let (ptr, len) = Guest::take_pair(&mut frame, ret, "wasm_last_error pair")?;
+        let bytes = memory::slice(frame.guest.memory_bytes(), ptr, len, "error message")?;
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        frame.finish()?;
+        Ok((!text.is_empty()).then_some(text))
+    }
+
+    /// Exposed for the ABI modules of this crate.
+    pub(crate) fn exports_process(&mut self, args: (i32, i32, i32, i32)) -> Result<i32> {
+        self.call(
+            wasm_abi::PROCESS_ARROW,
+            sig::QUAD_TO_I32,
+            |e| &e.process,
+            args,
+        )
+    }
+
+    pub(crate) fn exports_greet_c(&mut self, ptr: i32) -> Result<i32> {
+        self.call(wasm_abi::GREET_C, sig::I32_TO_I32, |e| &e.greet_c, ptr)
+    }
+
+    pub(crate) fn exports_greet_rust(&mut self, ptr: i32, len: i32) -> Result<i32> {
+        self.call(
+            wasm_abi::GREET_RUST,
+            sig::PAIR_TO_I32,
+            |e| &e.greet_rust,
+            (ptr, len),
+        )
+    }
+
+    /// Which of the ABI's exports this instance has with the right type.
+    pub fn abi_support(&self) -> AbiSupport {
+        let e = &self.exports;
+        let alloc = e.memory.is_some() && e.allocate.is_ok() && e.deallocate.is_ok();
+        AbiSupport {
+            answer: e.answer.is_ok(),
+            greeter_c: alloc && e.greet_c.is_ok(),
+            greeter_rust: alloc && e.greet_rust.is_ok(),
+            arrow: alloc && e.process.is_ok(),
+            last_error: e.last_error.is_ok(),
+        }
+    }
+}
+
+/// What an instance implements of the ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbiSupport {
+    pub answer: bool,
+    pub greeter_c: bool,
+    pub greeter_rust: bool,
+    pub arrow: bool,
+    pub last_error: bool,
+}
+
+fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<()> {
+    let ticks = (limits.timeout.as_nanos() / TICK.as_nanos()).max(1);
+    // +1: the current tick may be about to end.
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
+    if let Some(fuel) = limits.fuel {
+        store.set_fuel(fuel).map_err(|e| Error::Other(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Maps an error out of wasmtime to what happened, as the host sees it.
+fn classify(err: wasmtime::Error, limits: &Limits, during: &str) -> Error {
+    if let Some(hit) = err.downcast_ref::<LimitHit>() {
+        return Error::LimitExceeded(hit.0);
+    }
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Error::Exited(exit.0);
+    }
+    let backtrace = err
+        .downcast_ref::<WasmBacktrace>()
+        .map(|b| b.to_string())
+        .filter(|b| !b.trim().is_empty());
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Error::LimitExceeded(Limit::Time(limits.timeout)),
+        Some(Trap::OutOfFuel) => Error::LimitExceeded(Limit::Fuel(limits.fuel.unwrap_or(0))),
+        Some(trap) => Error::Trap {
+            message: format!("{trap} (in {during})"),
+            backtrace,
+        },
+        None if during == "instantiation" => {
+            Error::Instantiate(format!("{:#}", anyhow::Error::from(err)))
+        }
+        None => Error::Trap {
+            message: format!("{:#} (in {during})", anyhow::Error::from(err)),
+            backtrace,
+        },
+    }
+}

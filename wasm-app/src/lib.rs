@@ -1,0 +1,32 @@
+//! `wasm-app`: load untrusted WebAssembly modules at run time and exchange
+//! data with them, safely and fast.
+//!
+//! - [`Runtime`]: one engine per process, an epoch ticker for timeouts, and a
+//!   verified cache of compiled modules ([`cache`]).
+//! - [`Policy`]: what a module may do, deny by default ([`policy`]).
+//! - [`LoadedModule`] / [`Guest`]: a compiled module and a live instance,
+//!   every guest pointer checked ([`memory`]).
+//! - [`Plugin`]: an instance that is replaced after any failure.
+//! - The ABIs: [`greeter`] (C and Rust string ABIs) and [`arrow_abi`] (IPC
+//!   streams), with host-side Arrow helpers in [`transport`].
+
+pub mod arrow_abi;
+pub mod cache;
+pub mod engine;
+pub mod error;
+pub mod greeter;
+pub mod guest;
+pub mod host;
+pub mod inspect;
+pub mod memory;
+pub mod plugin;
+pub mod policy;
+pub mod transport;
+
+pub use engine::{EngineOptions, LoadedModule, Runtime};
+pub use error::{Error, Limit, Result};
+pub use greeter::StringAbi;
+pub use guest::{AbiSupport, Guest};
+pub use plugin::Plugin;
+pub use policy::{DirGrant, Limits, Policy};
+pub use transport::Table;

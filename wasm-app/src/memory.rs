@@ -1,0 +1,213 @@
+//! All reads and writes of guest memory go through here.
+//!
+//! Invariants:
+//! - a (ptr, len) from the guest is used only after `ptr + len` is checked
+//!   (without overflow) against the memory's current size;
+//! - C strings are searched for their NUL only up to a length cap;
+//! - every area the host allocates in a call is freed when the call's
+//!   [`Frame`] ends, on success and on error alike (after a trap the instance
+//!   is discarded instead, so nothing is called on it).
+
+use wasm_abi::{Pair, ALLOC_FAILED, DEALLOC_OK};
+
+use crate::error::{Error, Result};
+use crate::guest::Guest;
+
+/// Longest string the host reads from a guest unless told otherwise.
+pub const DEFAULT_MAX_STRING: usize = 64 << 20;
+
+/// `len` bytes at `ptr`, if they lie inside `mem`.
+pub fn slice<'m>(mem: &'m [u8], ptr: u32, len: u32, what: &str) -> Result<&'m [u8]> {
+    let end = ptr
+        .checked_add(len)
+        .ok_or_else(|| Error::BadPointer(format!("{what}: {ptr:#x} + {len} overflows 32 bits")))?;
+    mem.get(ptr as usize..end as usize).ok_or_else(|| {
+        Error::BadPointer(format!(
+            "{what}: bytes {ptr:#x}..{end:#x} are outside guest memory of {} bytes",
+            mem.len()
+        ))
+    })
+}
+
+/// The [`Pair`] stored at `ptr`.
+pub fn read_pair(mem: &[u8], ptr: u32, what: &str) -> Result<Pair> {
+    let raw = slice(mem, ptr, Pair::SIZE as u32, what)?;
+    let mut b = [0u8; Pair::SIZE];
+    b.copy_from_slice(raw);
+    Ok(Pair::from_bytes(b))
+}
+
+/// The bytes of the NUL-terminated string at `ptr`, without the NUL; the
+/// search stops at the end of memory or after `cap` bytes.
+pub fn read_cstr<'m>(mem: &'m [u8], ptr: u32, cap: usize, what: &str) -> Result<&'m [u8]> {
+    let start = ptr as usize;
+    if start >= mem.len() {
+        return Err(Error::BadPointer(format!(
+            "{what}: {ptr:#x} is outside guest memory of {} bytes",
+            mem.len()
+        )));
+    }
+    let window = &mem[start..mem.len().min(start.saturating_add(cap.saturating_add(1)))];
+    match window.iter().position(|&b| b == 0) {
+        Some(n) => Ok(&window[..n]),
+        None if window.len() > cap => Err(Error::BadString(format!(
+            "{what}: no NUL terminator within {cap} bytes"
+        ))),
+        None => Err(Error::BadString(format!(
+            "{what}: no NUL terminator before the end of guest memory"
+        ))),
+    }
+}
+
+/// Validates UTF-8, naming where it breaks.
+pub fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| Error::BadString(format!("{what} is not UTF-8: {e}")))
+}
+
+/// The areas one host call allocates or receives in a guest, freed together.
+pub(crate) struct Frame<'g> {
+    pub(crate) guest: &'g mut Guest,
+    /// Areas the host allocated (inputs): checked for overlap.
+    inputs: Vec<(u32, u32)>,
+    /// Every area to hand back to `wasm_deallocate`.
+    owned: Vec<u32>,
+}
+
+impl<'g> Frame<'g> {
+    pub(crate) fn new(guest: &'g mut Guest) -> Self {
+        Frame {
+            guest,
+            inputs: Vec::new(),
+            owned: Vec::new(),
+        }
+    }
+
+    /// Allocates `len` bytes in the guest and checks what it returned.
+    pub(crate) fn alloc(&mut self, len: usize) -> Result<u32> {
+        let len32 = u32::try_from(len)
+            .ok()
+            .filter(|l| *l <= i32::MAX as u32)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("{len} bytes do not fit in a wasm32 memory"))
+            })?;
+        let ptr = self.guest.call_allocate(len32 as i32)?;
+        if ptr == ALLOC_FAILED {
+            return Err(Error::Allocator(format!(
+                "wasm_allocate({len}) returned 0 (out of memory?)"
+            )));
+        }
+        let ptr = ptr as u32;
+        // From here the area is the guest's to free, even if checks fail.
+        self.owned.push(ptr);
+        slice(
+            self.guest.memory_bytes(),
+            ptr,
+            len32,
+            "wasm_allocate result",
+        )
+        .map_err(|e| Error::Allocator(e.to_string()))?;
+        // Intervals in u64 (a 4 GiB memory ends at 2^32); empty areas count
+        // as one byte, since the guest still hands out a distinct pointer.
+        let span = |p: u32, l: u32| (p as u64, p as u64 + l.max(1) as u64);
+        let (a0, a1) = span(ptr, len32);
+        if let Some((b0, b1)) = self
+            .inputs
+            .iter()
+            .map(|&(p, l)| span(p, l))
+            .find(|&(b0, b1)| a0 < b1 && b0 < a1)
+        {
+            return Err(Error::Allocator(format!(
+                "wasm_allocate returned {a0:#x}..{a1:#x}, overlapping the live area {b0:#x}..{b1:#x}"
+            )));
+        }
+        self.inputs.push((ptr, len32));
+        Ok(ptr)
+    }
+
+    /// Allocates room for `bytes` in the guest and copies them in.
+    pub(crate) fn alloc_copy(&mut self, bytes: &[u8]) -> Result<u32> {
+        let ptr = self.alloc(bytes.len())?;
+        self.guest.write(ptr, bytes)?;
+        Ok(ptr)
+    }
+
+    /// Takes ownership of an area the guest returned, to free it at the end.
+    pub(crate) fn adopt(&mut self, ptr: u32) {
+        if !self.owned.contains(&ptr) {
+            self.owned.push(ptr);
+        }
+    }
+
+    /// Frees everything, reporting a guest that refuses to free its own areas.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        let owned = std::mem::take(&mut self.owned);
+        for ptr in owned {
+            let status = self.guest.call_deallocate(ptr as i32)?;
+            if status != DEALLOC_OK {
+                return Err(Error::Allocator(format!(
+                    "wasm_deallocate({ptr:#x}) returned {status} for an area it handed out"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Frame<'_> {
+    fn drop(&mut self) {
+        // Error path: free what we can. A trapped instance is discarded by
+        // its owner, so don't call into it again.
+        if self.guest.is_poisoned() {
+            return;
+        }
+        for ptr in std::mem::take(&mut self.owned) {
+            if self.guest.call_deallocate(ptr as i32).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_checks_bounds_and_overflow() {
+        let mem = [1u8; 16];
+        assert_eq!(slice(&mem, 4, 4, "x").unwrap(), &[1, 1, 1, 1]);
+        assert!(slice(&mem, 16, 0, "x").is_ok());
+        assert!(matches!(slice(&mem, 14, 4, "x"), Err(Error::BadPointer(_))));
+        assert!(matches!(
+            slice(&mem, u32::MAX, 2, "x"),
+            Err(Error::BadPointer(_))
+        ));
+    }
+
+    #[test]
+    fn cstr_respects_cap_and_memory_end() {
+        let mem = b"abc\0defg";
+        assert_eq!(read_cstr(mem, 0, 10, "s").unwrap(), b"abc");
+        assert_eq!(read_cstr(mem, 3, 10, "s").unwrap(), b"");
+        assert!(matches!(
+            read_cstr(mem, 4, 10, "s"),
+            Err(Error::BadString(_))
+        ));
+        assert!(matches!(
+            read_cstr(mem, 0, 2, "s"),
+            Err(Error::BadString(_))
+        ));
+        assert!(matches!(
+            read_cstr(mem, 8, 2, "s"),
+            Err(Error::BadPointer(_))
+        ));
+    }
+
+    #[test]
+    fn pair_reads_little_endian() {
+        let mut mem = vec![0u8; 12];
+        mem[4..12].copy_from_slice(&Pair { ptr: 7, len: 9 }.to_bytes());
+        assert_eq!(read_pair(&mem, 4, "p").unwrap(), Pair { ptr: 7, len: 9 });
+        assert!(read_pair(&mem, 5, "p").is_err());
+    }
+}

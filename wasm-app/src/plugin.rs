@@ -1,0 +1,113 @@
+//! A module ready to serve calls, that survives its own failures.
+//!
+//! A [`Plugin`] keeps one instance and reuses it across calls (exports
+//! already resolved, guest state kept). When a call fails in a way that
+//! leaves the instance untrustworthy (trap, limit, bad pointer, exit), the
+//! instance is dropped and the next call gets a fresh one: the host never
+//! aborts and never calls into a broken instance again.
+
+use crate::engine::LoadedModule;
+use crate::error::{Error, Result};
+use crate::greeter::StringAbi;
+use crate::guest::Guest;
+use crate::transport::{self, Table};
+
+/// A loaded module plus its current instance.
+pub struct Plugin {
+    module: LoadedModule,
+    guest: Option<Guest>,
+}
+
+impl Plugin {
+    /// Wraps `module`; the first call instantiates it.
+    pub fn new(module: LoadedModule) -> Self {
+        Plugin {
+            module,
+            guest: None,
+        }
+    }
+
+    /// The module behind this plugin.
+    pub fn module(&self) -> &LoadedModule {
+        &self.module
+    }
+
+    /// The live instance, creating it if needed.
+    pub fn guest(&mut self) -> Result<&mut Guest> {
+        if self.guest.as_ref().is_none_or(Guest::is_poisoned) {
+            self.guest = None;
+            self.guest = Some(self.module.instantiate()?);
+        }
+        match self.guest.as_mut() {
+            Some(g) => Ok(g),
+            None => unreachable!("instance was just created"),
+        }
+    }
+
+    /// Runs `f` on the instance; drops the instance if `f` poisoned it.
+    pub fn with_guest<R>(&mut self, f: impl FnOnce(&mut Guest) -> Result<R>) -> Result<R> {
+        let result = f(self.guest()?);
+        if let Err(e) = &result {
+            if e.poisons_instance() {
+                self.guest = None;
+            }
+        }
+        result
+    }
+
+    /// Whether an instance is currently alive (for tests and stats).
+    pub fn has_instance(&self) -> bool {
+        self.guest.is_some()
+    }
+
+    /// `answer()`.
+    pub fn answer(&mut self) -> Result<i32> {
+        self.with_guest(|g| g.answer())
+    }
+
+    /// The greeter through `abi`.
+    pub fn greet(&mut self, abi: StringAbi, name: &str) -> Result<String> {
+        self.with_guest(|g| g.greet(abi, name))
+    }
+
+    /// Runs an Arrow command over `input` in one call, then the flush call,
+    /// and returns everything the guest produced.
+    ///
+    /// Returns `None` when the guest produced no stream at all.
+    pub fn process(
+        &mut self,
+        command: &str,
+        config: &[(String, String)],
+        input: &Table,
+    ) -> Result<Option<Table>> {
+        let meta = transport::encode_meta(command, config).map_err(Error::Other)?;
+        let mut flush_config = config.to_vec();
+        flush_config.retain(|(k, _)| k != "flush");
+        flush_config.push(("flush".into(), "true".into()));
+        let flush_meta = transport::encode_meta(command, &flush_config).map_err(Error::Other)?;
+        let data = transport::encode_stream(&input.schema, &input.batches).map_err(Error::Other)?;
+
+        let out = self.with_guest(|g| g.process_arrow_raw(&meta, &data))?;
+        let tail = self.with_guest(|g| g.process_arrow_raw(&flush_meta, &[]))?;
+        let mut result = decode(out)?;
+        if let Some(t) = decode(tail)? {
+            match &mut result {
+                None => result = Some(t),
+                Some(r) if r.schema == t.schema => r.batches.extend(t.batches),
+                Some(r) => {
+                    return Err(Error::Other(anyhow::anyhow!(
+                        "the flush call returned schema {:?}, unlike the data call's {:?}",
+                        t.schema,
+                        r.schema
+                    )))
+                }
+            }
+        }
+        Ok(result)
+    }
+}
+
+fn decode(bytes: Vec<u8>) -> Result<Option<Table>> {
+    transport::decode_stream(bytes)
+        .map_err(|e| Error::Other(e.context("the guest returned an invalid Arrow IPC stream")))
+}

@@ -1,0 +1,302 @@
+//! What a module may do: a declarative, deny-by-default policy.
+//!
+//! A policy is read from a TOML manifest chosen by whoever runs the host
+//! (never from a file shipped with the module, which would let the module
+//! grant itself rights), then overridden by command-line flags. Without a
+//! grant a module has no filesystem, no environment, no arguments, no network
+//! and no stdio, and runs under the default [`Limits`].
+//!
+//! ```toml
+//! sha256 = "9f86d08..."      # refuse any other module bytes
+//! max-memory = "64MiB"
+//! timeout = "5s"
+//! fuel = 10_000_000
+//! max-instances = 4
+//! inherit-stdio = false
+//!
+//! [env]
+//! LANG = "C"
+//!
+//! [[dir]]
+//! host = "data"             # relative to the manifest's folder
+//! guest = "/data"
+//! writable = false
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Default memory cap per instance when the policy sets none.
+pub const DEFAULT_MAX_MEMORY: u64 = 512 << 20;
+/// Default wall-clock cap per call when the policy sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on table elements per instance.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
+
+/// A directory the module may see.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirGrant {
+    /// Path on the host.
+    pub host: PathBuf,
+    /// Path the guest sees; defaults to the host path as written.
+    pub guest: Option<String>,
+    /// Whether the guest may create, write and delete in it.
+    #[serde(default)]
+    pub writable: bool,
+}
+
+impl DirGrant {
+    /// Parses the CLI form `HOST[::GUEST]`, as the `wasmtime` CLI writes it.
+    pub fn parse(spec: &str, writable: bool) -> anyhow::Result<Self> {
+        let (host, guest) = match spec.split_once("::") {
+            Some((h, g)) => (h, Some(g.to_string())),
+            None => (spec, None),
+        };
+        if host.is_empty() {
+            bail!("directory grant '{spec}' has an empty host path");
+        }
+        Ok(DirGrant {
+            host: PathBuf::from(host),
+            guest,
+            writable,
+        })
+    }
+
+    /// The path the guest sees.
+    pub fn guest_path(&self) -> String {
+        self.guest
+            .clone()
+            .unwrap_or_else(|| self.host.to_string_lossy().into_owned())
+    }
+}
+
+/// Resource limits in force for every instance and call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory per instance, bytes.
+    pub max_memory: u64,
+    /// Wall-clock time per call.
+    pub timeout: Duration,
+    /// Fuel per call; `None` means fuel is not metered.
+    pub fuel: Option<u64>,
+    /// Live instances of the module at once; also turns on the pooling allocator.
+    pub max_instances: Option<u32>,
+    /// Table elements per instance.
+    pub max_table_elements: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory: DEFAULT_MAX_MEMORY,
+            timeout: DEFAULT_TIMEOUT,
+            fuel: None,
+            max_instances: None,
+            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+        }
+    }
+}
+
+/// Everything a module is granted. `Policy::default()` grants nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Directories preopened for the guest.
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables the guest sees (and no others).
+    pub env: BTreeMap<String, String>,
+    /// Whether the guest shares the host's stdin, stdout and stderr.
+    pub inherit_stdio: bool,
+    /// Required SHA-256 of the module bytes, lowercase hex.
+    pub sha256: Option<String>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+/// The manifest as written in TOML (sizes and durations as text).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Manifest {
+    #[serde(default, rename = "dir")]
+    dirs: Vec<DirGrant>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    inherit_stdio: bool,
+    sha256: Option<String>,
+    max_memory: Option<String>,
+    timeout: Option<String>,
+    fuel: Option<u64>,
+    max_instances: Option<u32>,
+    max_table_elements: Option<u64>,
+}
+
+impl Policy {
+    /// Reads a TOML manifest. Relative `host` paths are taken from the
+    /// manifest's folder, so a manifest means the same from any working
+    /// directory.
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read policy {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).with_context(|| format!("invalid policy {}", path.display()))
+    }
+
+    /// Parses a TOML manifest; relative dirs are resolved against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> anyhow::Result<Self> {
+        let m: Manifest = toml::from_str(text)?;
+        let mut limits = Limits::default();
+        if let Some(s) = &m.max_memory {
+            limits.max_memory = parse_size(s).context("max-memory")?;
+        }
+        if let Some(s) = &m.timeout {
+            limits.timeout = parse_duration(s).context("timeout")?;
+        }
+        limits.fuel = m.fuel;
+        limits.max_instances = m.max_instances;
+        if let Some(n) = m.max_table_elements {
+            limits.max_table_elements = n;
+        }
+        let dirs = m
+            .dirs
+            .into_iter()
+            .map(|mut d| {
+                if d.host.is_relative() {
+                    d.host = base.join(&d.host);
+                }
+                d
+            })
+            .collect();
+        let sha256 = m.sha256.map(|s| normalise_sha256(&s)).transpose()?;
+        let policy = Policy {
+            dirs,
+            env: m.env,
+            inherit_stdio: m.inherit_stdio,
+            sha256,
+            limits,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// Checks the values make sense together.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let l = &self.limits;
+        if l.max_memory == 0 || l.max_memory > 4 << 30 {
+            bail!("max-memory must be between 1 byte and 4GiB (wasm32's address space)");
+        }
+        if l.timeout.is_zero() {
+            bail!("timeout must be greater than zero");
+        }
+        if l.max_instances == Some(0) {
+            bail!("max-instances must be at least 1");
+        }
+        if l.fuel == Some(0) {
+            bail!("fuel must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Accepts 64 hex digits in any case.
+pub fn normalise_sha256(s: &str) -> anyhow::Result<String> {
+    let s = s.trim().to_ascii_lowercase();
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("sha256 must be 64 hexadecimal digits, got '{s}'");
+    }
+    Ok(s)
+}
+
+/// Parses `64MiB`, `1GiB`, `512KiB`, `10MB`, `4096` (bytes).
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: u64 = num
+        .replace('_', "")
+        .parse()
+        .with_context(|| format!("'{s}' is not a size (e.g. 64MiB)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => bail!("unknown size unit '{other}' in '{s}' (use B, KiB, MiB, GiB, KB, MB, GB)"),
+    };
+    num.checked_mul(mult)
+        .with_context(|| format!("size '{s}' is too large"))
+}
+
+/// Formats a byte count the way [`parse_size`] reads it back.
+pub fn format_size(bytes: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Parses `250ms`, `5s`, `1m 30s`, ...
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(s.trim())
+        .with_context(|| format!("'{s}' is not a duration (e.g. 500ms, 5s, 2m)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_format() {
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("10 MB").unwrap(), 10_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1XB").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+        assert_eq!(format_size(64 << 20), "64 MiB");
+        assert_eq!(format_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn manifest_is_deny_by_default_and_resolves_dirs() {
+        let p = Policy::from_toml("", Path::new("/base")).unwrap();
+        assert_eq!(p, Policy::default());
+        let p = Policy::from_toml(
+            "max-memory = \"64MiB\"\ntimeout = \"2s\"\n[env]\nA = \"1\"\n[[dir]]\nhost = \"data\"\nguest = \"/d\"\n",
+            Path::new("/base"),
+        )
+        .unwrap();
+        assert_eq!(p.limits.max_memory, 64 << 20);
+        assert_eq!(p.limits.timeout, Duration::from_secs(2));
+        assert_eq!(p.dirs[0].host, PathBuf::from("/base/data"));
+        assert!(!p.dirs[0].writable);
+        assert_eq!(p.env["A"], "1");
+    }
+
+    #[test]
+    fn manifest_rejects_unknown_keys_and_bad_values() {
+        assert!(Policy::from_toml("network = true", Path::new(".")).is_err());
+        assert!(Policy::from_toml("timeout = \"0s\"", Path::new(".")).is_err());
+        assert!(Policy::from_toml("sha256 = \"abc\"", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn dir_grants_parse_like_wasmtime() {
+        let d = DirGrant::parse("/tmp/x::/data", true).unwrap();
+        assert_eq!(d.guest_path(), "/data");
+        assert!(d.writable);
+        assert_eq!(DirGrant::parse("in", false).unwrap().guest_path(), "in");
+        assert!(DirGrant::parse("::/x", false).is_err());
+    }
+}

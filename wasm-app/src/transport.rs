@@ -1,0 +1,269 @@
+//! Arrow on the host side: the metadata stream, IPC encode/decode, and
+//! reading/writing Arrow files.
+//!
+//! Decoding guest output is zero-copy: the bytes copied out of guest memory
+//! become one [`Buffer`] and every array of the result points into it.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, StructArray};
+use arrow::buffer::Buffer;
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::ipc::reader::{FileReader, StreamDecoder, StreamReader};
+use arrow::ipc::writer::{FileWriter, StreamWriter};
+
+/// Arrow data: a schema and its batches.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Table {
+    /// Total rows over all batches.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// The metadata stream the Arrow ABI expects: one row, `command` (utf8) and
+/// `config` (struct of utf8, one field per key, in the given order).
+pub fn encode_meta(command: &str, config: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
+    let fields: Fields = config
+        .iter()
+        .map(|(k, _)| Field::new(k, DataType::Utf8, false))
+        .collect();
+    let values: Vec<ArrayRef> = config
+        .iter()
+        .map(|(_, v)| Arc::new(StringArray::from(vec![v.as_str()])) as ArrayRef)
+        .collect();
+    let config_array = if fields.is_empty() {
+        StructArray::new_empty_fields(1, None)
+    } else {
+        StructArray::try_new(fields.clone(), values, None).context("building config")?
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(wasm_abi::meta::COMMAND, DataType::Utf8, false),
+        Field::new(wasm_abi::meta::CONFIG, DataType::Struct(fields), false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![command])),
+            Arc::new(config_array),
+        ],
+    )
+    .context("building the metadata batch")?;
+    encode_stream(&schema, std::slice::from_ref(&batch))
+}
+
+/// Encodes batches as one IPC stream.
+pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<Vec<u8>> {
+    let mut w = StreamWriter::try_new(Vec::new(), schema).context("starting IPC stream")?;
+    for b in batches {
+        w.write(b).context("encoding a batch")?;
+    }
+    w.into_inner().context("finishing IPC stream")
+}
+
+/// Decodes an IPC stream without copying its buffers; `None` for empty bytes
+/// (a guest with nothing to return).
+pub fn decode_stream(bytes: Vec<u8>) -> anyhow::Result<Option<Table>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let mut buf = Buffer::from(bytes);
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !buf.is_empty() {
+        if let Some(b) = decoder.decode(&mut buf)? {
+            batches.push(b);
+        }
+    }
+    decoder.finish()?;
+    let schema = decoder
+        .schema()
+        .context("IPC stream ended before its schema")?;
+    Ok(Some(Table { schema, batches }))
+}
+
+/// The two IPC layouts, told apart by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpcFormat {
+    /// `ARROW1` magic, footer with a block index (`.arrow`).
+    File,
+    /// A sequence of messages (`.arrows`).
+    Stream,
+}
+
+impl IpcFormat {
+    /// The format for an output path: `.arrow` is a file, anything else a stream.
+    pub fn for_output(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("arrow") || e.eq_ignore_ascii_case("feather") => {
+                IpcFormat::File
+            }
+            _ => IpcFormat::Stream,
+        }
+    }
+}
+
+/// Reads an Arrow IPC file or stream (told apart by the magic bytes).
+pub fn read_ipc(path: &Path) -> anyhow::Result<Table> {
+    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut magic = [0u8; 6];
+    let n = read_up_to(&mut f, &mut magic)?;
+    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let ctx = || {
+        format!(
+            "{} is not a readable Arrow IPC file or stream",
+            path.display()
+        )
+    };
+    if n == 6 && &magic == b"ARROW1" {
+        let r = FileReader::try_new_buffered(f, None).with_context(ctx)?;
+        let schema = r.schema();
+        let batches = r
+            .enumerate()
+            .map(|(i, b)| b.with_context(|| format!("{}: batch {i}", path.display())))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Table { schema, batches })
+    } else {
+        let r = StreamReader::try_new(BufReader::new(f), None).with_context(ctx)?;
+        let schema = r.schema();
+        let batches = r
+            .enumerate()
+            .map(|(i, b)| b.with_context(|| format!("{}: batch {i}", path.display())))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Table { schema, batches })
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> anyhow::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Writes `table` to `path` as an IPC file (`.arrow`) or stream (otherwise).
+pub fn write_ipc(path: &Path, table: &Table) -> anyhow::Result<()> {
+    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let w = BufWriter::new(f);
+    let ctx = || format!("cannot write {}", path.display());
+    match IpcFormat::for_output(path) {
+        IpcFormat::File => {
+            let mut w = FileWriter::try_new(w, &table.schema).with_context(ctx)?;
+            for b in &table.batches {
+                w.write(b).with_context(ctx)?;
+            }
+            w.finish().with_context(ctx)?;
+            w.into_inner()
+                .with_context(ctx)?
+                .flush()
+                .with_context(ctx)?;
+        }
+        IpcFormat::Stream => {
+            let mut w = StreamWriter::try_new(w, &table.schema).with_context(ctx)?;
+            for b in &table.batches {
+                w.write(b).with_context(ctx)?;
+            }
+            w.finish().with_context(ctx)?;
+            w.into_inner()
+                .with_context(ctx)?
+                .flush()
+                .with_context(ctx)?;
+        }
+    }
+    Ok(())
+}
+
+/// Renders batches as a text table.
+pub fn pretty(table: &Table) -> anyhow::Result<String> {
+    if table.batches.is_empty() {
+        let names: Vec<_> = table
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        return Ok(format!("(no rows; columns: {})", names.join(", ")));
+    }
+    Ok(arrow::util::pretty::pretty_format_batches(&table.batches)?.to_string())
+}
+
+/// Parses `KEY=VALUE` config arguments, keeping their order.
+pub fn parse_config(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=') else {
+            bail!("config '{item}' is not KEY=VALUE");
+        };
+        if k.is_empty() {
+            bail!("config '{item}' has an empty key");
+        }
+        if out.iter().any(|(ok, _)| ok == k) {
+            bail!("config key '{k}' is given twice");
+        }
+        out.push((k.to_string(), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// Arrays compare equal field by field; used to check that round trips are
+/// lossless.
+pub fn same_data(a: &Table, b: &Table) -> bool {
+    a.schema == b.schema
+        && a.num_rows() == b.num_rows()
+        && match (concat(a), concat(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+}
+
+fn concat(t: &Table) -> anyhow::Result<Option<RecordBatch>> {
+    if t.batches.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(arrow::compute::concat_batches(&t.schema, &t.batches)?))
+}
+
+/// Study's example data, as the `test` command expects it.
+pub fn study_example() -> anyhow::Result<Table> {
+    use arrow::array::{Float64Array, TimestampSecondArray, UInt64Array};
+    use arrow::datatypes::TimeUnit;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::UInt64, false),
+        Field::new("content", DataType::Utf8, false),
+        Field::new("title", DataType::Utf8, false),
+        Field::new(
+            "date",
+            DataType::Timestamp(TimeUnit::Second, Some("+00:00".into())),
+            false,
+        ),
+        Field::new("score", DataType::Float64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt64Array::from(vec![1u64])),
+            Arc::new(StringArray::from(vec!["this is a test"])),
+            Arc::new(StringArray::from(vec!["test"])),
+            // 2022-01-01T12:00:00Z
+            Arc::new(TimestampSecondArray::from(vec![1_641_038_400i64]).with_timezone("+00:00")),
+            Arc::new(Float64Array::from(vec![1.123456f64])),
+        ],
+    )?;
+    Ok(Table {
+        schema,
+        batches: vec![batch],
+    })
+}
