@@ -8,7 +8,7 @@
 //!    guest memory may move when it grows), then decodes it without a copy.
 
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Entry, Guest};
 use crate::memory::{self, Frame};
 
 impl Guest {
@@ -24,6 +24,7 @@ impl Guest {
                 crate::policy::format_size(limit)
             )));
         }
+        self.require(Entry::Process)?;
         self.arm()?;
         let mut frame = Frame::new(self);
         let meta_ptr = frame.alloc_copy(meta)?;

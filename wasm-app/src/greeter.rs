@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Entry, Guest};
 use crate::memory::{self, Frame, DEFAULT_MAX_STRING};
 
 /// Which of the two string ABIs to call.
@@ -58,6 +58,7 @@ impl Guest {
                 "a name passed through the C ABI cannot contain a NUL byte".into(),
             ));
         }
+        self.require(Entry::GreetC)?;
         self.arm()?;
         let mut frame = Frame::new(self);
         let ptr = frame.alloc(name.len() + 1)?;
@@ -81,6 +82,7 @@ impl Guest {
 
     /// The Rust ABI greeter.
     pub fn greet_rust(&mut self, name: &str) -> Result<String> {
+        self.require(Entry::GreetRust)?;
         self.arm()?;
         let mut frame = Frame::new(self);
         let ptr = frame.alloc_copy(name.as_bytes())?;

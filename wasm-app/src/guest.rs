@@ -171,22 +171,7 @@ impl Guest {
         pick: impl FnOnce(&Exports) -> &Export<P, R>,
         params: P,
     ) -> Result<R> {
-        let func = match pick(&self.exports) {
-            Ok(f) => f.clone(),
-            Err(ExportError::Missing) => {
-                return Err(Error::MissingExport {
-                    name: name.into(),
-                    expected: expected.into(),
-                })
-            }
-            Err(ExportError::WrongType(found)) => {
-                return Err(Error::WrongSignature {
-                    name: name.into(),
-                    expected: expected.into(),
-                    found: found.clone(),
-                })
-            }
-        };
+        let func = resolved(pick(&self.exports), name, expected)?;
         func.call(&mut self.store, params).map_err(|e| {
             let err = classify(e, &self.limits, name);
             self.poisoned |= err.poisons_instance();
@@ -258,6 +243,25 @@ impl Guest {
         Ok((!text.is_empty()).then_some(text))
     }
 
+    /// Checks, before any allocation, that the instance has what an ABI call
+    /// needs: the entry point with its type, memory and the allocator pair.
+    pub(crate) fn require(&self, entry: Entry) -> Result<()> {
+        let e = &self.exports;
+        match entry {
+            Entry::GreetC => resolved(&e.greet_c, wasm_abi::GREET_C, sig::I32_TO_I32).map(drop)?,
+            Entry::GreetRust => {
+                resolved(&e.greet_rust, wasm_abi::GREET_RUST, sig::PAIR_TO_I32).map(drop)?
+            }
+            Entry::Process => {
+                resolved(&e.process, wasm_abi::PROCESS_ARROW, sig::QUAD_TO_I32).map(drop)?
+            }
+        }
+        self.require_memory()?;
+        resolved(&e.allocate, wasm_abi::ALLOCATE, sig::I32_TO_I32)?;
+        resolved(&e.deallocate, wasm_abi::DEALLOCATE, sig::I32_TO_I32)?;
+        Ok(())
+    }
+
     /// Exposed for the ABI modules of this crate.
     pub(crate) fn exports_process(&mut self, args: (i32, i32, i32, i32)) -> Result<i32> {
         self.call(
@@ -295,6 +299,14 @@ impl Guest {
     }
 }
 
+/// Entry points that pass data through guest memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Entry {
+    GreetC,
+    GreetRust,
+    Process,
+}
+
 /// What an instance implements of the ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AbiSupport {
@@ -303,6 +315,26 @@ pub struct AbiSupport {
     pub greeter_rust: bool,
     pub arrow: bool,
     pub last_error: bool,
+}
+
+/// The export, or the error that names what is missing or mistyped.
+fn resolved<P: WasmParams, R: WasmResults>(
+    export: &Export<P, R>,
+    name: &str,
+    expected: &str,
+) -> Result<TypedFunc<P, R>> {
+    match export {
+        Ok(f) => Ok(f.clone()),
+        Err(ExportError::Missing) => Err(Error::MissingExport {
+            name: name.into(),
+            expected: expected.into(),
+        }),
+        Err(ExportError::WrongType(found)) => Err(Error::WrongSignature {
+            name: name.into(),
+            expected: expected.into(),
+            found: found.clone(),
+        }),
+    }
 }
 
 fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<()> {

@@ -1,0 +1,221 @@
+//! The `wasm-app` binary end to end: what a user types and sees.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn wasm_app(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasm-app"))
+        .args(args)
+        .env("WASM_APP_CACHE_DIR", cache_dir())
+        .output()
+        .expect("run wasm-app")
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("wasm-app-cli-test-cache-{}", std::process::id()))
+}
+
+fn data(name: &str) -> String {
+    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn module(name: &str) -> String {
+    common::modules_dir().join(name).display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure is one `error: ...` line (plus nothing else), exit status 1.
+fn assert_clean_failure(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(err.starts_with("error: "), "stderr: {err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn demo_prints_answer_greetings_and_arrow_table() {
+    let dir = common::modules_dir().display().to_string();
+    let o = wasm_app(&["demo", "--modules", &dir]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("answer() = 42"), "{out}");
+    assert!(out.contains("C ABI:    Hello World, Rust!"), "{out}");
+    assert!(out.contains("Rust ABI: Hello World, Rust!"), "{out}");
+    assert!(out.contains("| 1  | this is a test2 |"), "{out}");
+}
+
+#[test]
+fn greet_through_both_abis_with_utf8() {
+    for abi in ["c", "rust"] {
+        let o = wasm_app(&[
+            "greet",
+            "--module",
+            &module("wasm_module1.wasm"),
+            "--abi",
+            abi,
+            "Zoë 世界",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "Hello World, Zoë 世界!\n");
+    }
+}
+
+#[test]
+fn process_writes_ipc_file_and_stream_that_read_back_equal() {
+    let golden =
+        common::arrow_testing().join("integration-1.0.0-littleendian/generated_nested.stream");
+    let input = wasm_app::transport::read_ipc(&golden).expect("golden");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for name in ["out.arrow", "out.arrows"] {
+        let out = tmp.path().join(name);
+        let o = wasm_app(&[
+            "process",
+            "--module",
+            &module("wasm_module2.wasm"),
+            "--command",
+            "echo",
+            golden.to_str().expect("utf8 path"),
+            "-o",
+            out.to_str().expect("utf8 path"),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let magic = std::fs::read(&out).expect("output")[..6].to_vec();
+        assert_eq!(
+            magic == b"ARROW1",
+            name.ends_with(".arrow"),
+            "{name} layout"
+        );
+        let back = wasm_app::transport::read_ipc(&out).expect("read back");
+        assert_eq!(back.schema, input.schema);
+        assert_eq!(back.batches, input.batches);
+    }
+}
+
+#[test]
+fn process_without_output_prints_a_table() {
+    let golden = common::arrow_testing()
+        .join("integration-1.0.0-littleendian/generated_primitive.arrow_file");
+    let o = wasm_app(&[
+        "process",
+        "--module",
+        &module("wasm_module2.wasm"),
+        "--command",
+        "echo",
+        golden.to_str().expect("utf8 path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("+--"), "{}", stdout(&o));
+}
+
+#[test]
+fn missing_module_file_is_one_clear_line() {
+    let o = wasm_app(&["greet", "--module", "/no/such/module.wasm", "Rust"]);
+    assert_clean_failure(&o, "/no/such/module.wasm");
+}
+
+#[test]
+fn module_without_the_abi_names_the_missing_export() {
+    let o = wasm_app(&["greet", "--module", &data("no_exports.wat"), "Rust"]);
+    assert_clean_failure(&o, "does not export `wasm_memory_rust_format_hello_world`");
+}
+
+#[test]
+fn unknown_command_reports_the_guest_message() {
+    let golden =
+        common::arrow_testing().join("integration-1.0.0-littleendian/generated_primitive.stream");
+    let o = wasm_app(&[
+        "process",
+        "--module",
+        &module("wasm_module2.wasm"),
+        "--command",
+        "nope",
+        golden.to_str().expect("utf8 path"),
+    ]);
+    assert_clean_failure(&o, "nope");
+}
+
+#[test]
+fn fuzzed_input_file_is_an_error_naming_the_file() {
+    let dir = common::arrow_testing().join("fuzz-ipc-stream");
+    let f = std::fs::read_dir(&dir)
+        .expect("fuzz dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| wasm_app::transport::read_ipc(p).is_err())
+        .expect("a fuzz file arrow-rs rejects");
+    let o = wasm_app(&[
+        "process",
+        "--module",
+        &module("wasm_module2.wasm"),
+        "--command",
+        "echo",
+        f.to_str().expect("utf8 path"),
+    ]);
+    assert_clean_failure(&o, &f.file_name().expect("name").to_string_lossy());
+}
+
+#[test]
+fn limits_from_flags_give_one_line_naming_the_limit() {
+    let o = wasm_app(&[
+        "greet",
+        "--module",
+        &data("grow_bomb.wat"),
+        "--max-memory",
+        "4MiB",
+        "x",
+    ]);
+    assert_clean_failure(&o, "module exceeded its memory limit of 4 MiB");
+    let o = wasm_app(&[
+        "greet",
+        "--module",
+        &data("spin.wat"),
+        "--timeout",
+        "200ms",
+        "x",
+    ]);
+    assert_clean_failure(&o, "module exceeded its time limit of 200ms");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors_not_panics() {
+    let o = wasm_app(&["greet", "--abi", "cobol", "--module", "x.wasm", "n"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("error:"), "{}", stderr(&o));
+    let o = wasm_app(&[
+        "greet",
+        "--module",
+        &module("wasm_module1.wasm"),
+        "--max-memory",
+        "lots",
+        "n",
+    ]);
+    assert_clean_failure(&o, "lots");
+}
+
+#[test]
+fn inspect_reports_abi_support_and_hash() {
+    let path = module("wasm_module1.wasm");
+    let o = wasm_app(&["inspect", &path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(
+        std::fs::read(Path::new(&path)).expect("read"),
+    ));
+    assert!(out.contains(&sha), "{out}");
+    assert!(out.contains("greeter (C):      yes"), "{out}");
+    assert!(out.contains("Arrow processor:  no"), "{out}");
+}

@@ -1,0 +1,78 @@
+//! Shared by the integration tests: where the built guests and the Arrow
+//! test data live, and one runtime + compiled module per test binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use wasm_app::{EngineOptions, LoadedModule, Policy, Runtime};
+
+/// Folder of the built guests (`make guests`).
+pub fn modules_dir() -> PathBuf {
+    let dir = std::env::var_os("WASM_APP_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/wasm-modules"
+            ))
+        });
+    assert!(
+        dir.join("wasm_module1.wasm").is_file() && dir.join("wasm_module2.wasm").is_file(),
+        "guest modules not built in {}: run `make guests`",
+        dir.display()
+    );
+    dir
+}
+
+/// `../shared/arrow-testing` next to the project (or `$ARROW_TESTING_DIR`).
+pub fn arrow_testing() -> PathBuf {
+    let dir = std::env::var_os("ARROW_TESTING_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/arrow-testing"
+            ))
+        });
+    assert!(
+        dir.join("integration-1.0.0-littleendian").is_dir(),
+        "Arrow test data not found in {} (set ARROW_TESTING_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// One engine per test binary.
+pub fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        Runtime::new(EngineOptions {
+            cache_dir: None,
+            ..Default::default()
+        })
+        .expect("runtime")
+    })
+}
+
+/// `wasm_module1.wasm`, compiled once per test binary.
+pub fn greeter() -> LoadedModule {
+    static M: OnceLock<LoadedModule> = OnceLock::new();
+    M.get_or_init(|| {
+        runtime()
+            .load(&modules_dir().join("wasm_module1.wasm"), Policy::default())
+            .expect("load wasm_module1")
+    })
+    .clone()
+}
+
+/// `wasm_module2.wasm`, compiled once per test binary.
+pub fn arrow_module() -> LoadedModule {
+    static M: OnceLock<LoadedModule> = OnceLock::new();
+    M.get_or_init(|| {
+        runtime()
+            .load(&modules_dir().join("wasm_module2.wasm"), Policy::default())
+            .expect("load wasm_module2")
+    })
+    .clone()
+}
