@@ -341,8 +341,15 @@ fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<()> {
     let ticks = (limits.timeout.as_nanos() / TICK.as_nanos()).max(1);
     // +1: the current tick may be about to end.
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
-    if let Some(fuel) = limits.fuel {
-        store.set_fuel(fuel).map_err(|e| Error::Other(e.into()))?;
+    match limits.fuel {
+        Some(fuel) => store.set_fuel(fuel).map_err(|e| Error::Other(e.into()))?,
+        // A store of a fuel-metering engine starts with no fuel: a policy
+        // without a fuel limit must still run, so give it all there is.
+        // (`get_fuel` fails only when the engine does not meter fuel.)
+        None if store.get_fuel().is_ok() => store
+            .set_fuel(u64::MAX)
+            .map_err(|e| Error::Other(e.into()))?,
+        None => {}
     }
     Ok(())
 }
@@ -362,6 +369,11 @@ fn classify(err: wasmtime::Error, limits: &Limits, during: &str) -> Error {
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Error::LimitExceeded(Limit::Time(limits.timeout)),
         Some(Trap::OutOfFuel) => Error::LimitExceeded(Limit::Fuel(limits.fuel.unwrap_or(0))),
+        // wasmtime words it "call stack exhausted"; say what happened.
+        Some(Trap::StackOverflow) => Error::Trap {
+            message: format!("stack overflow ({}) (in {during})", Trap::StackOverflow),
+            backtrace,
+        },
         Some(trap) => Error::Trap {
             message: format!("{trap} (in {during})"),
             backtrace,
