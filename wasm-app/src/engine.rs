@@ -118,10 +118,11 @@ impl Runtime {
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("cannot create the wasm engine")?;
-        let cache = match &options.cache_dir {
-            Some(dir) => Some(ModuleCache::new(dir)?),
-            None => None,
-        };
+        // A cache that cannot be created only costs speed: run without it.
+        let cache = options
+            .cache_dir
+            .as_ref()
+            .and_then(|dir| ModuleCache::new(dir).ok());
         Ok(Runtime {
             ticker: Arc::new(Ticker::start(engine.clone())?),
             engine,

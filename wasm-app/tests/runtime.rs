@@ -1,0 +1,168 @@
+//! Runtime features: module cache, reactors, pooling and instance caps,
+//! manifests.
+
+mod common;
+
+use std::path::Path;
+
+use wasm_app::cache::CacheOutcome;
+use wasm_app::{EngineOptions, Error, Limit, Plugin, Policy, Runtime, StringAbi};
+
+fn data(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+#[test]
+fn compiled_modules_are_cached_verified_and_rebuilt_when_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = EngineOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let path = common::modules_dir().join("wasm_module1.wasm");
+    let load = || {
+        let rt = Runtime::new(opts.clone()).expect("runtime");
+        let m = rt.load(&path, Policy::default()).expect("load");
+        let outcome = m.cache_outcome();
+        let mut p = Plugin::new(m);
+        assert_eq!(
+            p.greet(StringAbi::Rust, "cache").expect("greet"),
+            "Hello World, cache!"
+        );
+        outcome
+    };
+    assert_eq!(load(), CacheOutcome::Compiled);
+    assert_eq!(load(), CacheOutcome::Hit);
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    // Flip one byte in the middle of the compiled code: never trusted.
+    let mut bytes = std::fs::read(&entries[0]).expect("entry");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&entries[0], &bytes).expect("corrupt");
+    assert_eq!(load(), CacheOutcome::Rebuilt);
+    assert_eq!(load(), CacheOutcome::Hit);
+    // Truncated entry: same.
+    std::fs::write(&entries[0], &bytes[..10]).expect("truncate");
+    assert_eq!(load(), CacheOutcome::Rebuilt);
+}
+
+#[test]
+fn another_engine_configuration_does_not_share_cache_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::modules_dir().join("wasm_module1.wasm");
+    let with_fuel = |fuel: bool| {
+        let rt = Runtime::new(EngineOptions {
+            cache_dir: Some(dir.path().to_path_buf()),
+            fuel,
+            ..Default::default()
+        })
+        .expect("runtime");
+        rt.load(&path, Policy::default())
+            .expect("load")
+            .cache_outcome()
+    };
+    assert_eq!(with_fuel(false), CacheOutcome::Compiled);
+    assert_eq!(with_fuel(true), CacheOutcome::Compiled);
+    assert_eq!(with_fuel(true), CacheOutcome::Hit);
+}
+
+#[test]
+fn reactor_initialize_runs_before_other_exports() {
+    let m = common::runtime()
+        .load(&data("reactor.wat"), Policy::default())
+        .expect("load");
+    assert_eq!(Plugin::new(m).answer().expect("answer"), 42);
+}
+
+#[test]
+fn pooling_allocator_caps_live_instances() {
+    let mut policy = Policy::default();
+    policy.limits.max_instances = Some(2);
+    policy.limits.max_memory = 64 << 20;
+    let rt = Runtime::new(EngineOptions {
+        pool_instances: Some(2),
+        pool_max_memory: 64 << 20,
+        ..Default::default()
+    })
+    .expect("pooling runtime");
+    let m = rt
+        .load(&common::modules_dir().join("wasm_module1.wasm"), policy)
+        .expect("load");
+    let mut a = m.instantiate().expect("first");
+    let b = m.instantiate().expect("second");
+    match m.instantiate() {
+        Err(Error::LimitExceeded(Limit::Instances(2))) => {}
+        Err(e) => panic!("expected the instance limit, got {e:?}"),
+        Ok(_) => panic!("expected the instance limit, got a third instance"),
+    }
+    drop(b);
+    let mut c = m.instantiate().expect("a slot is free again");
+    assert_eq!(
+        a.greet(StringAbi::C, "pool").expect("greet"),
+        "Hello World, pool!"
+    );
+    assert_eq!(c.answer().expect("answer"), 42);
+}
+
+#[test]
+fn manifest_pins_the_module_hash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("policy.toml");
+    std::fs::write(&manifest, format!("sha256 = \"{}\"\n", "ab".repeat(32))).expect("write");
+    let policy = Policy::from_file(&manifest).expect("policy");
+    let path = common::modules_dir().join("wasm_module1.wasm");
+    match common::runtime().load(&path, policy) {
+        Err(Error::PolicyDenied(m)) => assert!(m.contains("SHA-256"), "{m}"),
+        Err(e) => panic!("expected PolicyDenied, got {e:?}"),
+        Ok(_) => panic!("expected PolicyDenied, the module loaded"),
+    }
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&path).expect("read")));
+    std::fs::write(
+        &manifest,
+        format!("sha256 = \"{sha}\"\nmax-memory = \"64MiB\"\n"),
+    )
+    .expect("write");
+    let policy = Policy::from_file(&manifest).expect("policy");
+    let mut p = Plugin::new(common::runtime().load(&path, policy).expect("pinned load"));
+    assert_eq!(p.answer().expect("answer"), 42);
+}
+
+#[test]
+fn cli_policy_file_and_flag_override() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("policy.toml");
+    std::fs::write(&manifest, "timeout = \"30s\"\n").expect("write");
+    // The flag overrides the manifest's 30 s.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
+        .args(["greet", "--module"])
+        .arg(data("spin.wat"))
+        .arg("--policy")
+        .arg(&manifest)
+        .args(["--timeout", "100ms", "--no-cache", "x"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("time limit of 100ms"), "{err}");
+    std::fs::write(&manifest, "network = true\n").expect("write");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
+        .args(["greet", "--module"])
+        .arg(data("spin.wat"))
+        .arg("--policy")
+        .arg(&manifest)
+        .arg("x")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: invalid policy") && err.contains("network"),
+        "{err}"
+    );
+}
