@@ -1,0 +1,103 @@
+//! Guest module 2: an Arrow IPC processor.
+//!
+//! `wasm_memory_process_data_arrow(meta, data)` takes two IPC streams in
+//! areas the host allocated: a one-row metadata stream naming a command and
+//! its configuration (module `meta`), and a data stream of any schema. It
+//! returns a pair holding an IPC stream, or 0 with a message for
+//! `wasm_last_error`.
+//!
+//! Protocol:
+//! - `data_len == 0` means "no data": nothing is decoded, and every command
+//!   returns an empty payload (a pair of length 0: nothing to add);
+//! - the flush call (config `flush` = `"true"`, `data_len == 0`) follows the
+//!   last batch: stateless commands return an empty payload without checking
+//!   their configuration, `count` returns its totals;
+//! - bad input of any kind is an error, never a panic; should arrow panic
+//!   anyway, the panic hook leaves the message for `wasm_last_error` before
+//!   the instance traps.
+
+mod columns;
+mod commands;
+mod count;
+mod ipc;
+mod layout;
+mod meta;
+
+use std::sync::Once;
+
+use wasm_abi::guest;
+
+use crate::meta::Command;
+
+wasm_abi::export_guest_abi!();
+
+/// ABI `wasm_memory_process_data_arrow: (meta_ptr, meta_len, data_ptr,
+/// data_len: i32) -> i32`: a pointer to a pair holding the output IPC stream
+/// (possibly empty), or 0 on error (see `wasm_last_error`).
+#[no_mangle]
+pub extern "C" fn wasm_memory_process_data_arrow(
+    meta_ptr: i32,
+    meta_len: i32,
+    data_ptr: i32,
+    data_len: i32,
+) -> i32 {
+    install_panic_hook();
+    match process(meta_ptr, meta_len, data_ptr, data_len) {
+        Ok(bytes) => guest::give_pair(bytes),
+        Err(message) => guest::fail(message),
+    }
+}
+
+/// Records any panic's message for `wasm_last_error` (once per instance),
+/// then runs the previous hook (stderr, or the test harness's output).
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            guest::record_panic(format!("guest panicked: {info}"));
+            previous(info);
+        }));
+    });
+}
+
+fn process(meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> Result<Vec<u8>, String> {
+    // SAFETY: the host keeps both inputs alive until this call returns, and
+    // the slices do not outlive it.
+    let meta = unsafe { guest::input(meta_ptr, meta_len) }
+        .ok_or("metadata (ptr,len) is not inside a live area")?;
+    let request = meta::parse(meta)?;
+    // With no data the pointer may be anything (often 0): do not look it up.
+    let data = if data_len == 0 {
+        None
+    } else {
+        // SAFETY: as above.
+        Some(
+            unsafe { guest::input(data_ptr, data_len) }
+                .ok_or("data (ptr,len) is not inside a live area")?,
+        )
+    };
+    if request.flush {
+        if data.is_some() {
+            return Err(format!(
+                "the flush call carries no data (data_len must be 0, got {data_len})"
+            ));
+        }
+        return match request.command {
+            Command::Count => count::flush(),
+            _ => Ok(Vec::new()),
+        };
+    }
+    let config = &request.config;
+    match request.command {
+        Command::Test => commands::test(config, data),
+        Command::Echo => commands::echo(data),
+        Command::Replace => commands::replace(config, data),
+        Command::Filter => commands::filter(config, data),
+        Command::Tokenize => commands::tokenize(config, data),
+        Command::Count => count::add(data),
+    }
+}
+
+#[cfg(test)]
+mod tests;
