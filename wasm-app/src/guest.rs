@@ -173,7 +173,14 @@ impl Guest {
     ) -> Result<R> {
         let func = resolved(pick(&self.exports), name, expected)?;
         func.call(&mut self.store, params).map_err(|e| {
-            let err = classify(e, &self.limits, name);
+            let mut err = classify(e, &self.limits, name);
+            if let Error::Trap { message, .. } = &mut err {
+                if name != wasm_abi::LAST_ERROR {
+                    if let Some(why) = self.panic_message() {
+                        *message = format!("{why}; {message}");
+                    }
+                }
+            }
             self.poisoned |= err.poisons_instance();
             err
         })
@@ -260,6 +267,24 @@ impl Guest {
         resolved(&e.allocate, wasm_abi::ALLOCATE, sig::I32_TO_I32)?;
         resolved(&e.deallocate, wasm_abi::DEALLOCATE, sig::I32_TO_I32)?;
         Ok(())
+    }
+
+    /// After a trap, what the guest recorded about it (a Rust guest's panic
+    /// hook stores the panic message for `wasm_last_error`). The instance is
+    /// about to be discarded, so nothing is freed; every read is still checked.
+    fn panic_message(&mut self) -> Option<String> {
+        let func = self.exports.last_error.clone().ok()?;
+        arm(&mut self.store, &self.limits).ok()?;
+        let ret = func.call(&mut self.store, ()).ok()?;
+        if ret == 0 {
+            return None;
+        }
+        let mem = self.memory_bytes();
+        let pair = memory::read_pair(mem, ret as u32, "panic message pair").ok()?;
+        let len = pair.len.min(4096);
+        let bytes = memory::slice(mem, pair.ptr, len, "panic message").ok()?;
+        let text = String::from_utf8_lossy(bytes).trim().to_string();
+        (!text.is_empty()).then_some(text)
     }
 
     /// Exposed for the ABI modules of this crate.

@@ -166,3 +166,19 @@ fn cli_policy_file_and_flag_override() {
         "{err}"
     );
 }
+
+#[test]
+fn a_trap_carries_the_guests_panic_message() {
+    let m = common::runtime()
+        .load(&data("panics.wat"), Policy::default())
+        .expect("load");
+    let mut p = Plugin::new(m);
+    match p.greet(StringAbi::Rust, "x") {
+        Err(Error::Trap { message, .. }) => {
+            assert!(message.starts_with("guest panicked: boom"), "{message}");
+            assert!(message.contains("unreachable"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(!p.has_instance(), "the trapped instance is discarded");
+}
