@@ -25,5 +25,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+bench: guests
+	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(CARGO) bench -p wasm-app --bench calls
+
 clean:
 	$(CARGO) clean

@@ -1,0 +1,107 @@
+//! Per-call and data-path costs on the real guests, each group with its
+//! baseline measured in the same run (so ratios, not absolute times, are the
+//! result on a noisy machine).
+//!
+//! Run with `make bench` (builds the guests first).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt64Array};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use wasm_app::transport::{self, Table};
+use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
+
+fn modules() -> PathBuf {
+    std::env::var_os("WASM_APP_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/wasm-modules"
+            ))
+        })
+}
+
+fn plugin(rt: &Runtime, name: &str) -> Plugin {
+    let m = rt
+        .load(&modules().join(name), Policy::default())
+        .unwrap_or_else(|e| panic!("{name}: {e} (run `make guests`)"));
+    Plugin::new(m)
+}
+
+/// Group 1: one call per ABI against the same formatting done natively.
+fn per_call(c: &mut Criterion) {
+    let rt = Runtime::new(EngineOptions::default()).expect("runtime");
+    let mut p = plugin(&rt, "wasm_module1.wasm");
+    let mut g = c.benchmark_group("per_call");
+    g.bench_function("answer", |b| b.iter(|| p.answer().expect("answer")));
+    for size in [4usize, 1024, 64 * 1024] {
+        let name = "x".repeat(size);
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(BenchmarkId::new("native_format", size), &name, |b, n| {
+            b.iter(|| format!("Hello World, {}!", black_box(n)))
+        });
+        g.bench_with_input(BenchmarkId::new("greet_c", size), &name, |b, n| {
+            b.iter(|| p.greet(StringAbi::C, n).expect("greet"))
+        });
+        g.bench_with_input(BenchmarkId::new("greet_rust", size), &name, |b, n| {
+            b.iter(|| p.greet(StringAbi::Rust, n).expect("greet"))
+        });
+    }
+    g.finish();
+}
+
+/// Rows of the study's schema.
+fn study_rows(n: usize) -> Table {
+    let example = transport::study_example().expect("example");
+    let schema = example.schema.clone();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(0..n as u64)),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("document {i} talks about wasm and arrow")),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("title {i}")),
+            )),
+            Arc::new(
+                TimestampSecondArray::from_iter_values((0..n as i64).map(|i| 1_641_038_400 + i))
+                    .with_timezone("+00:00"),
+            ),
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| i as f64 / 7.0),
+            )),
+        ],
+    )
+    .expect("batch");
+    Table {
+        schema,
+        batches: vec![batch],
+    }
+}
+
+/// Group 3: Arrow `echo` round trip against memcpy of the same IPC bytes.
+fn arrow_round_trip(c: &mut Criterion) {
+    let rt = Runtime::new(EngineOptions::default()).expect("runtime");
+    let mut p = plugin(&rt, "wasm_module2.wasm");
+    let mut g = c.benchmark_group("arrow_echo");
+    g.sample_size(20);
+    for rows in [1_000usize, 100_000] {
+        let t = study_rows(rows);
+        let ipc = transport::encode_stream(&t.schema, &t.batches).expect("encode");
+        g.throughput(Throughput::Bytes(ipc.len() as u64));
+        g.bench_with_input(BenchmarkId::new("memcpy_ipc", rows), &ipc, |b, bytes| {
+            b.iter(|| black_box(bytes.clone()))
+        });
+        g.bench_with_input(BenchmarkId::new("echo", rows), &t, |b, t| {
+            b.iter(|| p.process("echo", &[], t).expect("echo"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, per_call, arrow_round_trip);
+criterion_main!(benches);
