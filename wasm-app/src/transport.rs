@@ -124,23 +124,24 @@ pub fn read_ipc(path: &Path) -> anyhow::Result<Table> {
             path.display()
         )
     };
-    if n == 6 && &magic == b"ARROW1" {
-        let r = FileReader::try_new_buffered(f, None).with_context(ctx)?;
-        let schema = r.schema();
-        let batches = r
-            .enumerate()
-            .map(|(i, b)| b.with_context(|| format!("{}: batch {i}", path.display())))
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Table { schema, batches })
-    } else {
-        let r = StreamReader::try_new(BufReader::new(f), None).with_context(ctx)?;
-        let schema = r.schema();
-        let batches = r
-            .enumerate()
-            .map(|(i, b)| b.with_context(|| format!("{}: batch {i}", path.display())))
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Table { schema, batches })
-    }
+    // Both readers yield the same items; only their construction differs.
+    let (schema, reader): (SchemaRef, Box<dyn Iterator<Item = _>>) =
+        if n == 6 && &magic == b"ARROW1" {
+            let r = FileReader::try_new_buffered(f, None).with_context(ctx)?;
+            (r.schema(), Box::new(r))
+        } else {
+            let r = StreamReader::try_new(BufReader::new(f), None).with_context(ctx)?;
+            (r.schema(), Box::new(r))
+        };
+    let batches = reader
+        .enumerate()
+        .map(
+            |(i, b): (usize, Result<RecordBatch, arrow::error::ArrowError>)| {
+                b.with_context(|| format!("{}: batch {i}", path.display()))
+            },
+        )
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Table { schema, batches })
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> anyhow::Result<usize> {

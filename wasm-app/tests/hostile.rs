@@ -11,6 +11,8 @@
 //! at load time. `wasm_module1.wasm` comes from `make guests`; its folder is
 //! `$WASM_APP_MODULES`, or `target/wasm-modules` by default.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{LazyLock, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -48,29 +50,11 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
     SERIAL.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn modules_dir() -> PathBuf {
-    let dir = std::env::var_os("WASM_APP_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../target/wasm-modules"
-            ))
-        });
-    if !dir.join("wasm_module1.wasm").is_file() {
-        panic!(
-            "guest modules not built: run `make guests` (no wasm_module1.wasm in {})",
-            dir.display()
-        );
-    }
-    dir
-}
-
 /// The well-behaved greeter module, loaded once.
 fn good_module() -> &'static LoadedModule {
     static MODULE: OnceLock<LoadedModule> = OnceLock::new();
     MODULE.get_or_init(|| {
-        let path = modules_dir().join("wasm_module1.wasm");
+        let path = common::modules_dir().join("wasm_module1.wasm");
         RUNTIME
             .load(&path, Policy::default())
             .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
@@ -524,7 +508,7 @@ fn sha256_mismatch_is_denied_before_compiling() {
         Ok(_) => panic!("expected Load once the hash matches, got a module"),
     }
     // A valid module with the wrong hash is denied too.
-    let good = modules_dir().join("wasm_module1.wasm");
+    let good = common::modules_dir().join("wasm_module1.wasm");
     match RUNTIME.load(&good, wrong) {
         Err(Error::PolicyDenied(_)) => {}
         Err(other) => panic!("expected PolicyDenied, got {other:?}"),

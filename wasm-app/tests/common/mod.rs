@@ -19,7 +19,7 @@ pub fn modules_dir() -> PathBuf {
         });
     assert!(
         dir.join("wasm_module1.wasm").is_file() && dir.join("wasm_module2.wasm").is_file(),
-        "guest modules not built in {}: run `make guests`",
+        "guest modules not built: run `make guests` (none in {})",
         dir.display()
     );
     dir
