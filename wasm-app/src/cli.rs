@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
+use wasm_app::formats::{self, Format};
+use wasm_app::pipeline;
 use wasm_app::policy::{parse_duration, parse_size};
-use wasm_app::transport::{self, Table};
+use wasm_app::transport;
 use wasm_app::{DirGrant, EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
 /// Load untrusted WebAssembly modules and exchange data with them safely.
@@ -44,23 +46,50 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
-    /// Run an Arrow command of a module over an Arrow IPC file or stream.
+    /// Stream tabular data through one or more modules' Arrow commands.
+    ///
+    /// Inputs (Arrow IPC file or stream, CSV, Parquet, or - for stdin) with
+    /// one schema are processed as one stream, batch by batch, by --threads
+    /// instances; output is written as it arrives.
     Process {
-        /// The module (.wasm or .wat).
+        /// The module (.wasm or .wat); the first step.
         #[arg(long)]
-        module: PathBuf,
-        /// Command to run (e.g. test, echo, replace).
+        module: Option<PathBuf>,
+        /// Command to run in --module (e.g. test, echo, replace, filter).
         #[arg(long)]
-        command: String,
-        /// Command configuration, KEY=VALUE (repeatable).
+        command: Option<String>,
+        /// Further steps, MODULE[:COMMAND] (repeatable); each step's output
+        /// feeds the next. Without :COMMAND, --command is used.
+        #[arg(long = "step", value_name = "MODULE[:COMMAND]")]
+        steps: Vec<String>,
+        /// Command configuration, KEY=VALUE (repeatable; given to every step).
         #[arg(long = "config", value_name = "KEY=VALUE")]
         config: Vec<String>,
-        /// Input: an Arrow IPC file or stream.
-        input: PathBuf,
-        /// Output: .arrow for an IPC file, .arrows (or anything else) for an
-        /// IPC stream; without it the result is printed as a table.
+        /// Inputs: Arrow IPC file or stream, CSV, Parquet; - for stdin.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Input format [default: by extension, else Arrow IPC by magic bytes].
+        #[arg(long, value_enum)]
+        input_format: Option<Format>,
+        /// Output file (- for stdout): .arrow IPC file, .arrows IPC stream,
+        /// .csv, .parquet; without it the result is printed as tables.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Output format [default: by extension, else an IPC stream].
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Rows per batch sent to a module.
+        #[arg(long, default_value_t = pipeline::DEFAULT_BATCH_SIZE)]
+        batch_size: usize,
+        /// Worker threads, one instance each [default: available cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Write results as they finish instead of in input order.
+        #[arg(long)]
+        unordered: bool,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -179,18 +208,35 @@ impl Cli {
             Command::Process {
                 module,
                 command,
+                steps,
                 config,
-                input,
+                inputs,
+                input_format,
                 output,
+                format,
+                batch_size,
+                threads,
+                unordered,
+                quiet,
                 policy,
             } => {
                 let config = transport::parse_config(&config)?;
-                let table = transport::read_ipc(&input)?;
-                let mut plugin = load(&policy, &module)?;
-                let result = plugin
-                    .process(&command, &config, &table)
-                    .with_context(|| format!("command '{command}' failed"))?;
-                emit(result.as_ref(), output.as_deref())
+                let job = ProcessJob {
+                    inputs,
+                    input_format,
+                    output,
+                    format,
+                    batch_size,
+                    options: pipeline::Options {
+                        threads: threads.unwrap_or_else(|| {
+                            std::thread::available_parallelism().map_or(1, |n| n.get())
+                        }),
+                        ordered: !unordered,
+                    },
+                    quiet,
+                };
+                let steps = build_steps(module, command, &steps, &config, &policy)?;
+                process(&steps, job)
             }
             Command::Inspect { file } => {
                 let bytes = std::fs::read(&file)
@@ -216,25 +262,162 @@ impl Cli {
     }
 }
 
+/// Turns --module/--command and --step into loaded steps (one runtime).
+fn build_steps(
+    module: Option<PathBuf>,
+    command: Option<String>,
+    steps: &[String],
+    config: &[(String, String)],
+    args: &PolicyArgs,
+) -> anyhow::Result<Vec<pipeline::Step>> {
+    let mut specs: Vec<(PathBuf, String)> = Vec::new();
+    if let Some(m) = module {
+        let c = command
+            .clone()
+            .context("--module needs --command (e.g. --command echo)")?;
+        specs.push((m, c));
+    }
+    for s in steps {
+        // MODULE:COMMAND, where COMMAND has no path separator.
+        let (m, c) = match s.rsplit_once(':') {
+            Some((m, c)) if !m.is_empty() && !c.is_empty() && !c.contains(['/', '\\']) => {
+                (PathBuf::from(m), c.to_string())
+            }
+            _ => (
+                PathBuf::from(s),
+                command.clone().with_context(|| {
+                    format!("--step {s} has no :COMMAND and no --command was given")
+                })?,
+            ),
+        };
+        specs.push((m, c));
+    }
+    if specs.is_empty() {
+        bail!("nothing to run: give --module FILE --command CMD, or --step MODULE:COMMAND");
+    }
+    let policy = args.policy()?;
+    let rt = args.runtime(&policy)?;
+    specs
+        .into_iter()
+        .map(|(m, command)| {
+            Ok(pipeline::Step {
+                module: rt.load(&m, policy.clone())?,
+                command,
+                config: config.to_vec(),
+            })
+        })
+        .collect()
+}
+
+struct ProcessJob {
+    inputs: Vec<PathBuf>,
+    input_format: Option<Format>,
+    output: Option<PathBuf>,
+    format: Option<Format>,
+    batch_size: usize,
+    options: pipeline::Options,
+    quiet: bool,
+}
+
+/// Opens all inputs and checks they share one schema.
+fn open_inputs(job: &ProcessJob) -> anyhow::Result<Vec<formats::Source>> {
+    let mut sources: Vec<formats::Source> = Vec::new();
+    for path in &job.inputs {
+        let src = formats::open(path, job.input_format, job.batch_size)?;
+        if let Some(first) = sources.first() {
+            if first.schema.fields() != src.schema.fields() {
+                bail!(
+                    "{} has schema {:?}, unlike {} ({:?}): inputs processed together need one schema",
+                    src.name,
+                    src.schema.fields(),
+                    first.name,
+                    first.schema.fields()
+                );
+            }
+        }
+        sources.push(src);
+    }
+    Ok(sources)
+}
+
+fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
+    let sources = open_inputs(&job)?;
+    let input = sources.into_iter().flatten();
+    let mut sink: Option<Box<dyn formats::Sink>> = None;
+    let bar = progress_bar(job.quiet);
+    let start = std::time::Instant::now();
+    let result = pipeline::run(
+        steps,
+        job.options,
+        job.batch_size,
+        input,
+        |schema, batch| {
+            if sink.is_none() {
+                sink = Some(match &job.output {
+                    Some(path) => formats::create(path, job.format, schema)?,
+                    None => Box::new(formats::PrettySink),
+                });
+            }
+            match sink.as_mut() {
+                Some(s) => s.write(batch),
+                None => Ok(()),
+            }
+        },
+        |stats| {
+            if let Some(bar) = &bar {
+                let secs = start.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "{} rows in, {} rows out, {:.1} MB read, {:.0} rows/s",
+                    stats.rows_in,
+                    stats.rows_out,
+                    stats.bytes_in as f64 / 1e6,
+                    stats.rows_in as f64 / secs
+                ));
+                bar.tick();
+            }
+        },
+    );
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    // Whatever happened, leave a complete, valid file of what was written.
+    let finished = match sink {
+        Some(s) => s.finish(),
+        None => Ok(()),
+    };
+    let stats = result?;
+    finished?;
+    match (&job.output, stats.batches_out) {
+        (Some(path), 0) if !path.exists() => bail!(
+            "the modules returned no Arrow stream, so {} was not written",
+            path.display()
+        ),
+        (Some(path), _) if !job.quiet && path.as_os_str() != "-" => eprintln!(
+            "wrote {} rows in {} batches to {}",
+            stats.rows_out,
+            stats.batches_out,
+            path.display()
+        ),
+        (None, 0) => println!("(no output)"),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A spinner with counters on stderr, only for a terminal.
+fn progress_bar(quiet: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}
+
 fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
-}
-
-fn emit(result: Option<&Table>, output: Option<&Path>) -> anyhow::Result<()> {
-    match (result, output) {
-        (Some(t), Some(path)) => {
-            transport::write_ipc(path, t)?;
-            eprintln!("wrote {} rows to {}", t.num_rows(), path.display());
-        }
-        (Some(t), None) => println!("{}", transport::pretty(t)?),
-        (None, Some(path)) => bail!(
-            "the module returned no Arrow stream, so {} was not written",
-            path.display()
-        ),
-        (None, None) => println!("(no output)"),
-    }
-    Ok(())
 }
 
 /// Default folder of the built guests.
