@@ -73,6 +73,7 @@ struct Done {
 
 /// Metadata streams of a step, encoded once.
 struct Prepared {
+    command: String,
     meta: Vec<u8>,
     flush: Vec<u8>,
 }
@@ -86,6 +87,7 @@ fn prepare(step: &Step) -> anyhow::Result<Prepared> {
         .collect();
     flush_cfg.push(("flush".into(), "true".into()));
     Ok(Prepared {
+        command: step.command.clone(),
         meta: transport::encode_meta(&step.command, &step.config)?,
         flush: transport::encode_meta(&step.command, &flush_cfg)?,
     })
@@ -105,7 +107,7 @@ fn chain(
         }
         bytes = p
             .with_guest(|g| g.process_arrow_raw(&m.meta, &bytes))
-            .with_context(|| format!("step {} ({} `{}`)", i + 1, p.module().name(), "process"))?;
+            .with_context(|| format!("step {} ({} `{}`)", i + 1, p.module().name(), m.command))?;
     }
     Ok(bytes)
 }
@@ -179,7 +181,6 @@ fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender
         let flushed = plugins[k]
             .with_guest(|g| g.process_arrow_raw(&prepared[k].flush, &[]))
             .with_context(|| format!("step {} flush", k + 1))
-            .map_err(anyhow::Error::from)
             .and_then(|bytes| chain(&mut plugins, &prepared, k + 1, bytes))
             .and_then(decode);
         let done = match flushed {
