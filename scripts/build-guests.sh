@@ -7,6 +7,11 @@
 #   2. otherwise Debian's rustc-web/cargo-web with rust-src and wasi-libc,
 #      building std from source (-Zbuild-std).
 # Set WASM_ROUTE=rustup or WASM_ROUTE=debian to force one.
+#
+# Then builds the C guest (wasm-module-c/greeter.c) with a clang that targets
+# wasm32-wasi against wasi-libc: $WASM_CC, else clang-19, else clang; on
+# Debian/Ubuntu the missing packages are installed with apt-get. WASI_SYSROOT
+# points clang at a wasi-libc sysroot (e.g. wasi-sdk's share/wasi-sysroot).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,3 +94,76 @@ for g in "${guests[@]}"; do
   cp "$CARGO_TARGET_DIR/$target/guest/$f" "$out/$f"
   log "$out/$f ($(wc -c <"$out/$f") bytes)"
 done
+
+# ---- C guest -------------------------------------------------------------
+
+c_target=wasm32-wasi
+c_pkgs=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
+
+# Without WASI_SYSROOT or /usr/share/wasi-sysroot, clang's default applies
+# (Debian: /usr/include/wasm32-wasi and /usr/lib/wasm32-wasi).
+c_flags=(--target="$c_target" -mexec-model=reactor)
+if [ -n "${WASI_SYSROOT:-}" ]; then
+  c_flags+=("--sysroot=$WASI_SYSROOT")
+elif [ -d /usr/share/wasi-sysroot ]; then
+  c_flags+=(--sysroot=/usr/share/wasi-sysroot)
+fi
+
+# Whether "$1" compiles and links a libc-using reactor for wasm32-wasi.
+c_usable() {
+  command -v "$1" >/dev/null 2>&1 || return 1
+  local tmp rc=0
+  tmp=$(mktemp -d)
+  printf '#include <stdlib.h>\n__attribute__((export_name("f"))) int f(int n) { return (int)(size_t)malloc(n); }\n' >"$tmp/probe.c"
+  "$1" "${c_flags[@]}" "$tmp/probe.c" -o "$tmp/probe.wasm" >/dev/null 2>&1 || rc=1
+  rm -rf "$tmp"
+  return $rc
+}
+
+pick_c_compiler() {
+  local cands=()
+  if [ -n "${WASM_CC:-}" ]; then
+    cands=("$WASM_CC")
+  else
+    cands=(clang-19 clang)
+  fi
+  for cc in "${cands[@]}"; do
+    if c_usable "$cc"; then
+      echo "$cc"
+      return 0
+    fi
+  done
+  return 1
+}
+
+install_debian_c_toolchain() {
+  local missing=()
+  for p in "${c_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 1
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  log "installing ${missing[*]} with apt-get"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+}
+
+c_cc=$(pick_c_compiler) || {
+  if [ -z "${WASM_CC:-}" ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 &&
+    install_debian_c_toolchain; then
+    c_cc=$(pick_c_compiler) || true
+  fi
+  if [ -z "${c_cc:-}" ]; then
+    log "error: no clang that builds for $c_target against wasi-libc${WASM_CC:+ (WASM_CC=$WASM_CC)}."
+    log "  Debian/Ubuntu: apt-get install ${c_pkgs[*]}"
+    log "  elsewhere: install wasi-sdk (https://github.com/WebAssembly/wasi-sdk) and set"
+    log "  WASM_CC=<wasi-sdk>/bin/clang WASI_SYSROOT=<wasi-sdk>/share/wasi-sysroot"
+    exit 1
+  fi
+}
+log "C guest: $c_cc"
+"$c_cc" "${c_flags[@]}" -std=c11 -Oz -Wall -Wextra \
+  -Wl,--gc-sections -Wl,--strip-all \
+  wasm-module-c/greeter.c -o "$out/wasm_module_c.wasm"
+log "$out/wasm_module_c.wasm ($(wc -c <"$out/wasm_module_c.wasm") bytes)"

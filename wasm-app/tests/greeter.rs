@@ -1,8 +1,12 @@
-//! The greeter ABIs against the real `wasm_module1` guest.
+//! The greeter ABIs against every greeter guest: `wasm_module1` (Rust) and
+//! `wasm_module_c` (C), which must behave the same.
 
 mod common;
 
-use wasm_app::{Error, Plugin, StringAbi};
+use wasm_app::{Error, LoadedModule, Plugin, StringAbi};
+use wasmtime::{Instance, Linker, Store, TypedFunc, WasmParams, WasmResults};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::WasiCtxBuilder;
 
 fn expected(name: &str) -> String {
     format!("Hello World, {name}!")
@@ -10,65 +14,211 @@ fn expected(name: &str) -> String {
 
 #[test]
 fn answer_is_42() {
-    let mut p = Plugin::new(common::greeter());
-    assert_eq!(p.answer().expect("answer"), 42);
+    for (module, loaded) in common::greeter_modules() {
+        let mut p = Plugin::new(loaded);
+        assert_eq!(p.answer().expect("answer"), 42, "module {module}");
+    }
 }
 
 #[test]
 fn both_abis_greet_ascii_multibyte_empty_and_64k_names() {
-    let mut p = Plugin::new(common::greeter());
     let long: String = "Zoë世界🦀".chars().cycle().take(64 * 1024).collect();
     assert!(long.len() > 64 * 1024);
-    for name in ["Rust", "Zoë", "世界", "🦀 crab", "", long.as_str()] {
-        for abi in [StringAbi::C, StringAbi::Rust] {
-            let got = p.greet(abi, name).expect("greet");
-            assert_eq!(
-                got,
-                expected(name),
-                "abi {abi}, name of {} bytes",
-                name.len()
-            );
+    for (module, loaded) in common::greeter_modules() {
+        let mut p = Plugin::new(loaded);
+        for name in ["Rust", "Zoë", "世界", "🦀 crab", "", long.as_str()] {
+            for abi in [StringAbi::C, StringAbi::Rust] {
+                let got = p
+                    .greet(abi, name)
+                    .unwrap_or_else(|e| panic!("module {module}, abi {abi}: {e}"));
+                assert_eq!(
+                    got,
+                    expected(name),
+                    "module {module}, abi {abi}, name of {} bytes",
+                    name.len()
+                );
+            }
         }
     }
 }
 
 #[test]
 fn nul_in_c_name_is_refused_before_calling_the_guest() {
-    let mut p = Plugin::new(common::greeter());
-    match p.greet(StringAbi::C, "a\0b") {
-        Err(Error::InvalidArgument(m)) => assert!(m.contains("NUL"), "{m}"),
-        other => panic!("expected InvalidArgument, got {other:?}"),
+    for (module, loaded) in common::greeter_modules() {
+        let mut p = Plugin::new(loaded);
+        match p.greet(StringAbi::C, "a\0b") {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("NUL"), "module {module}: {m}"),
+            other => panic!("module {module}: expected InvalidArgument, got {other:?}"),
+        }
+        // The Rust ABI carries lengths, so NUL is just a character there.
+        assert_eq!(
+            p.greet(StringAbi::Rust, "a\0b").expect("greet"),
+            expected("a\0b"),
+            "module {module}"
+        );
     }
-    // The Rust ABI carries lengths, so NUL is just a character there.
-    assert_eq!(
-        p.greet(StringAbi::Rust, "a\0b").expect("greet"),
-        expected("a\0b")
-    );
 }
 
 #[test]
 fn many_calls_do_not_grow_guest_memory() {
-    let mut p = Plugin::new(common::greeter());
-    // Warm up: the guest allocator reaches its working size.
-    for _ in 0..1_000 {
-        p.greet(StringAbi::Rust, "warm").expect("greet");
-        p.greet(StringAbi::C, "warm").expect("greet");
-    }
-    let before = p.guest().expect("guest").memory_size();
-    for i in 0..50_000 {
-        let name = if i % 2 == 0 { "Rust" } else { "Zoë世界" };
+    for (module, loaded) in common::greeter_modules() {
+        let mut p = Plugin::new(loaded);
+        // Warm up: the guest allocator reaches its working size.
+        for _ in 0..1_000 {
+            p.greet(StringAbi::Rust, "warm").expect("greet");
+            p.greet(StringAbi::C, "warm").expect("greet");
+        }
+        let before = p.guest().expect("guest").memory_size();
+        for i in 0..50_000 {
+            let name = if i % 2 == 0 { "Rust" } else { "Zoë世界" };
+            assert_eq!(
+                p.greet(StringAbi::Rust, name).expect("rust greet"),
+                expected(name),
+                "module {module}"
+            );
+            assert_eq!(
+                p.greet(StringAbi::C, name).expect("c greet"),
+                expected(name),
+                "module {module}"
+            );
+        }
+        let after = p.guest().expect("guest").memory_size();
         assert_eq!(
-            p.greet(StringAbi::Rust, name).expect("rust greet"),
-            expected(name)
-        );
-        assert_eq!(
-            p.greet(StringAbi::C, name).expect("c greet"),
-            expected(name)
+            before, after,
+            "module {module}: guest memory grew over 100 000 calls: a leak"
         );
     }
-    let after = p.guest().expect("guest").memory_size();
-    assert_eq!(
-        before, after,
-        "guest memory grew over 100 000 calls: a leak"
-    );
+}
+
+/// Instantiates `loaded` with wasmtime directly, to reach the raw exports
+/// (`wasm_deallocate`, ...) the public API keeps private.
+fn raw_instance(module: &str, loaded: &LoadedModule) -> (Store<WasiP1Ctx>, Instance) {
+    let engine = common::runtime().engine();
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
+    p1::add_to_linker_sync(&mut linker, |s| s).expect("link WASI");
+    let mut store = Store::new(engine, WasiCtxBuilder::new().build_p1());
+    // The runtime's engine interrupts on epochs: allow plenty of ticks.
+    store.set_epoch_deadline(1_000_000);
+    let instance = linker
+        .instantiate(&mut store, loaded.module())
+        .unwrap_or_else(|e| panic!("module {module}: {e}"));
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, wasm_abi::INITIALIZE) {
+        init.call(&mut store, ()).expect("_initialize");
+    }
+    (store, instance)
+}
+
+fn func<P: WasmParams, R: WasmResults>(
+    store: &mut Store<WasiP1Ctx>,
+    instance: &Instance,
+    name: &str,
+) -> TypedFunc<P, R> {
+    instance
+        .get_typed_func::<P, R>(store, name)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn deallocate_refuses_unknown_pointers_and_double_frees() {
+    for (module, loaded) in common::greeter_modules() {
+        let (mut store, instance) = raw_instance(module, &loaded);
+        let alloc = func::<i32, i32>(&mut store, &instance, wasm_abi::ALLOCATE);
+        let free = func::<i32, i32>(&mut store, &instance, wasm_abi::DEALLOCATE);
+        let mut call = |f: &TypedFunc<i32, i32>, arg| {
+            f.call(&mut store, arg)
+                .unwrap_or_else(|e| panic!("module {module}: {e}"))
+        };
+
+        let a = call(&alloc, 100);
+        let b = call(&alloc, 0);
+        assert!(
+            a != 0 && b != 0 && a != b,
+            "module {module}: {a:#x}, {b:#x}"
+        );
+        assert_eq!(a % 64, 0, "module {module}: {a:#x} not 64-byte aligned");
+        for unknown in [0, 12_345, a + 64, a + 1] {
+            assert_eq!(
+                call(&free, unknown),
+                wasm_abi::DEALLOC_UNKNOWN,
+                "module {module}: unknown pointer {unknown:#x}"
+            );
+        }
+        assert_eq!(call(&free, a), wasm_abi::DEALLOC_OK, "module {module}");
+        assert_eq!(
+            call(&free, a),
+            wasm_abi::DEALLOC_UNKNOWN,
+            "module {module}: double free"
+        );
+        // Nothing was corrupted: the other area is still live, once.
+        assert_eq!(call(&free, b), wasm_abi::DEALLOC_OK, "module {module}");
+        assert_eq!(call(&free, b), wasm_abi::DEALLOC_UNKNOWN, "module {module}");
+    }
+}
+
+/// Names the host API cannot send (bad UTF-8, no NUL within the area) are
+/// refused with a message from `wasm_last_error`.
+#[test]
+fn malformed_names_are_refused_with_a_message() {
+    for (module, loaded) in common::greeter_modules() {
+        let (mut store, instance) = raw_instance(module, &loaded);
+        let alloc = func::<i32, i32>(&mut store, &instance, wasm_abi::ALLOCATE);
+        let free = func::<i32, i32>(&mut store, &instance, wasm_abi::DEALLOCATE);
+        let greet_c = func::<i32, i32>(&mut store, &instance, wasm_abi::GREET_C);
+        let greet_rust = func::<(i32, i32), i32>(&mut store, &instance, wasm_abi::GREET_RUST);
+        let last_error = func::<(), i32>(&mut store, &instance, wasm_abi::LAST_ERROR);
+        let memory = instance
+            .get_memory(&mut store, wasm_abi::MEMORY)
+            .expect("memory");
+        let put = |store: &mut Store<WasiP1Ctx>, bytes: &[u8]| {
+            let p = alloc.call(&mut *store, bytes.len() as i32).expect("alloc");
+            memory.write(&mut *store, p as usize, bytes).expect("write");
+            p
+        };
+        let message = |store: &mut Store<WasiP1Ctx>| {
+            let pair_ptr = last_error.call(&mut *store, ()).expect("last_error");
+            let mut pair = [0u8; 8];
+            memory
+                .read(&*store, pair_ptr as usize, &mut pair)
+                .expect("pair");
+            let pair = wasm_abi::Pair::from_bytes(pair);
+            let mut text = vec![0u8; pair.len as usize];
+            memory
+                .read(&*store, pair.ptr as usize, &mut text)
+                .expect("message");
+            assert_eq!(free.call(&mut *store, pair.ptr as i32).unwrap(), 0);
+            assert_eq!(free.call(&mut *store, pair_ptr).unwrap(), 0);
+            String::from_utf8(text).expect("UTF-8 message")
+        };
+
+        let bad = put(&mut store, b"Zo\xc3(\0");
+        assert_eq!(greet_c.call(&mut store, bad).unwrap(), 0, "module {module}");
+        let m = message(&mut store);
+        assert!(m.contains("UTF-8"), "module {module}: {m}");
+        assert_eq!(
+            greet_rust.call(&mut store, (bad, 4)).unwrap(),
+            0,
+            "module {module}"
+        );
+        let m = message(&mut store);
+        assert!(m.contains("UTF-8"), "module {module}: {m}");
+        // A 3-byte area with no terminator: the greeter must stop at its end.
+        let no_nul = put(&mut store, b"abc");
+        assert_eq!(
+            greet_c.call(&mut store, no_nul).unwrap(),
+            0,
+            "module {module}"
+        );
+        let m = message(&mut store);
+        assert!(m.contains("NUL"), "module {module}: {m}");
+        // Lengths past the area are refused too.
+        assert_eq!(
+            greet_rust.call(&mut store, (no_nul, 4)).unwrap(),
+            0,
+            "module {module}"
+        );
+        assert!(!message(&mut store).is_empty(), "module {module}");
+        for p in [bad, no_nul] {
+            assert_eq!(free.call(&mut store, p).unwrap(), 0, "module {module}");
+        }
+    }
 }

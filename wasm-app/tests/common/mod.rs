@@ -66,6 +66,28 @@ pub fn greeter() -> LoadedModule {
     .clone()
 }
 
+/// `wasm_module_c.wasm` (the C greeter), compiled once per test binary.
+pub fn greeter_c() -> LoadedModule {
+    static M: OnceLock<LoadedModule> = OnceLock::new();
+    M.get_or_init(|| {
+        let path = modules_dir().join("wasm_module_c.wasm");
+        assert!(
+            path.is_file(),
+            "C guest not built: run `make guests` (no {})",
+            path.display()
+        );
+        runtime()
+            .load(&path, Policy::default())
+            .expect("load wasm_module_c")
+    })
+    .clone()
+}
+
+/// Every greeter guest, named: the Rust one and the C one.
+pub fn greeter_modules() -> Vec<(&'static str, LoadedModule)> {
+    vec![("wasm_module1", greeter()), ("wasm_module_c", greeter_c())]
+}
+
 /// `wasm_module2.wasm`, compiled once per test binary.
 pub fn arrow_module() -> LoadedModule {
     static M: OnceLock<LoadedModule> = OnceLock::new();
