@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt64Array};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use wasm_app::pipeline::{self, Options, Step};
 use wasm_app::transport::{self, Table};
 use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
@@ -89,7 +90,7 @@ fn arrow_round_trip(c: &mut Criterion) {
     let mut p = plugin(&rt, "wasm_module2.wasm");
     let mut g = c.benchmark_group("arrow_echo");
     g.sample_size(20);
-    for rows in [1_000usize, 100_000] {
+    for rows in [1_000usize, 100_000, 1_000_000] {
         let t = study_rows(rows);
         let ipc = transport::encode_stream(&t.schema, &t.batches).expect("encode");
         g.throughput(Throughput::Bytes(ipc.len() as u64));
@@ -103,5 +104,46 @@ fn arrow_round_trip(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_call, arrow_round_trip);
+/// Throughput of `tokenize` streamed on 1 and 2 worker threads (one
+/// instance each): the ratio is the parallel speed-up.
+fn pipeline_threads(c: &mut Criterion) {
+    let rt = Runtime::new(EngineOptions::default()).expect("runtime");
+    let module = rt
+        .load(&modules().join("wasm_module2.wasm"), Policy::default())
+        .expect("load wasm_module2");
+    let input = study_rows(200_000);
+    let step = Step {
+        module,
+        command: "tokenize".into(),
+        config: vec![("column".into(), "content".into())],
+    };
+    let mut g = c.benchmark_group("tokenize_threads");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(input.num_rows() as u64));
+    for threads in [1usize, 2] {
+        g.bench_with_input(
+            BenchmarkId::from_parameter(threads),
+            &threads,
+            |b, &threads| {
+                b.iter(|| {
+                    pipeline::run(
+                        std::slice::from_ref(&step),
+                        Options {
+                            threads,
+                            ordered: true,
+                        },
+                        10_000,
+                        input.batches.clone().into_iter().map(Ok),
+                        |_, _| Ok(()),
+                        |_| {},
+                    )
+                    .expect("tokenize")
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, per_call, arrow_round_trip, pipeline_threads);
 criterion_main!(benches);

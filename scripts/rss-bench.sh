@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Peak host memory of `wasm-app process` over generated CSV files of growing
+# size: streaming should keep it flat and far below the input size.
+#   scripts/rss-bench.sh [SIZE_MB ...]      (default: 200 2000)
+# Needs GNU time (/usr/bin/time) and python3; uses the release binary.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(200 2000)
+bin="$root/target/release/wasm-app"
+module="$root/target/wasm-modules/wasm_module2.wasm"
+[ -x /usr/bin/time ] || { echo "rss-bench: needs GNU time (apt-get install time)" >&2; exit 1; }
+cargo build --release -q -p wasm-app
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "| input | peak RSS | RSS / input |"
+echo "|---|---|---|"
+for mb in "${sizes[@]}"; do
+  csv="$work/in.csv"
+  python3 - "$csv" "$mb" <<'PY'
+import sys
+path, mb = sys.argv[1], int(sys.argv[2])
+target = mb * 1_000_000
+line = "{i},document {i} talks about wasm plug-ins and arrow batches,title {i},{s}\n"
+with open(path, "w", buffering=1 << 20) as f:
+    f.write("id,content,title,score\n")
+    written, i = 0, 0
+    while written < target:
+        chunk = "".join(line.format(i=j, s=j / 7) for j in range(i, i + 10000))
+        f.write(chunk)
+        written += len(chunk)
+        i += 10000
+PY
+  bytes=$(stat -c %s "$csv")
+  kb=$(/usr/bin/time -f "%M" "$bin" process --module "$module" --command count \
+        --threads 2 --quiet --no-cache "$csv" -o "$work/out.arrows" 2>&1 >/dev/null | tail -n 1)
+  awk -v b="$bytes" -v k="$kb" 'BEGIN { printf "| %.0f MB | %.1f MB | %.1f %% |\n", b/1e6, k/1024, 100*k*1024/b }'
+  rm -f "$csv"
+done
