@@ -31,7 +31,9 @@ use crate::plugin::Plugin;
 use crate::transport::{self, Table};
 
 /// Default rows per batch sent to a guest.
-pub const DEFAULT_BATCH_SIZE: usize = 64 * 1024;
+/// 8192 keeps each instance's memory (input copy, decoded batch, encoded output)
+/// to a few MB while calls stay long enough to amortise their fixed cost.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
 
 /// One module and the command to run in it.
 #[derive(Clone)]
