@@ -7,7 +7,7 @@
 CARGO ?= cargo
 MODULES := target/wasm-modules
 
-.PHONY: all guests demo test lint bench clean
+.PHONY: all guests demo test lint bench bench-peers bench-sizes bench-report clean
 
 all: guests
 	$(CARGO) build
@@ -25,8 +25,24 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Criterion settings that keep `make bench` well under 20 minutes on 2 cores
+# (groups with big inputs set 20 samples themselves).
+BENCH_ARGS ?= --warm-up-time 1 --measurement-time 3
+
+# Our benches, then the peers (bench-peers/, Extism), the sizes, and
+# bench/REPORT.md from all of them.
 bench: guests
-	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(CARGO) bench -p wasm-app --bench calls
+	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(CARGO) bench -p wasm-app --bench calls -- $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-peers bench-sizes bench-report
+
+bench-peers:
+	bash scripts/bench-peers.sh $(BENCH_ARGS)
+
+bench-sizes:
+	CARGO=$(CARGO) bash scripts/sizes.sh
+
+bench-report:
+	bash scripts/bench-report.sh
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,166 @@
+//! wasm-app side by side with its peers, in ONE run (so the ratios, not the
+//! absolute times, are the result on a noisy machine).
+//!
+//! Groups (the first function of each is the group's baseline in
+//! `bench/REPORT.md`):
+//! - `peers_greet`: our greeter through the Rust ABI (`Plugin::greet`) vs the
+//!   Extism plug-in's `greet`, both plug-ins instantiated once and reused;
+//! - `peers_echo`: the Arrow `echo` round trip at 1 k and 100 k rows of the
+//!   study's schema. Both sides start from the same `Table` and end with a
+//!   decoded `Table`: ours through `Plugin::process` (encode, call, flush
+//!   call, decode), Extism's by encoding the same IPC stream, `call("echo")`
+//!   and decoding the answer with the same decoder.
+//!
+//! Guests: ours from `WASM_APP_MODULES` (default `target/wasm-modules`), the
+//! Extism one from `EXTISM_GUEST` (default
+//! `bench-peers/target/wasm32-unknown-unknown/guest/extism_guest.wasm`).
+//! Run with `make bench` or `make bench-peers` from the repository root.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt64Array};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use wasm_app::transport::{self, Table};
+use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn modules() -> PathBuf {
+    std::env::var_os("WASM_APP_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(ROOT).join("target/wasm-modules"))
+}
+
+fn extism_guest() -> PathBuf {
+    std::env::var_os("EXTISM_GUEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(ROOT)
+                .join("bench-peers/target/wasm32-unknown-unknown/guest/extism_guest.wasm")
+        })
+}
+
+fn ours(rt: &Runtime, name: &str) -> Plugin {
+    let m = rt
+        .load(&modules().join(name), Policy::default())
+        .unwrap_or_else(|e| panic!("{name}: {e} (run `make guests`)"));
+    Plugin::new(m)
+}
+
+fn extism_plugin() -> extism::Plugin {
+    let path = extism_guest();
+    // Bytes, not `Wasm::file`: extism is built without `register-filesystem`.
+    let wasm = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `make bench-peers`)", path.display()));
+    let manifest = extism::Manifest::new([extism::Wasm::data(wasm)]);
+    extism::Plugin::new(&manifest, [], false)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `make bench-peers`)", path.display()))
+}
+
+fn greet(c: &mut Criterion) {
+    let rt = Runtime::new(EngineOptions::default()).expect("runtime");
+    let mut p = ours(&rt, "wasm_module1.wasm");
+    let mut x = extism_plugin();
+    let mut g = c.benchmark_group("peers_greet");
+    for size in [4usize, 1024, 64 * 1024] {
+        let name = "x".repeat(size);
+        let want = format!("Hello World, {name}!");
+        assert_eq!(p.greet(StringAbi::Rust, &name).expect("greet"), want);
+        assert_eq!(
+            x.call::<&str, String>("greet", name.as_str())
+                .expect("greet"),
+            want
+        );
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(
+            BenchmarkId::new("wasm_app_rust_abi", size),
+            &name,
+            |b, n| b.iter(|| p.greet(StringAbi::Rust, black_box(n)).expect("greet")),
+        );
+        g.bench_with_input(BenchmarkId::new("extism", size), &name, |b, n| {
+            b.iter(|| {
+                x.call::<&str, String>("greet", black_box(n.as_str()))
+                    .expect("greet")
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Rows of the study's schema (as in `wasm-app/benches/calls.rs`).
+fn study_rows(n: usize) -> Table {
+    let example = transport::study_example().expect("example");
+    let schema = example.schema.clone();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(0..n as u64)),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("document {i} talks about wasm and arrow")),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("title {i}")),
+            )),
+            Arc::new(
+                TimestampSecondArray::from_iter_values((0..n as i64).map(|i| 1_641_038_400 + i))
+                    .with_timezone("+00:00"),
+            ),
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| i as f64 / 7.0),
+            )),
+        ],
+    )
+    .expect("batch");
+    Table {
+        schema,
+        batches: vec![batch],
+    }
+}
+
+/// The Extism side of the round trip: the same encode / decode as ours.
+fn extism_echo(x: &mut extism::Plugin, t: &Table) -> Option<Table> {
+    let ipc = transport::encode_stream(&t.schema, &t.batches).expect("encode");
+    let out: Vec<u8> = x.call("echo", ipc.as_slice()).expect("echo");
+    transport::decode_stream(out).expect("decode")
+}
+
+fn echo(c: &mut Criterion) {
+    let rt = Runtime::new(EngineOptions::default()).expect("runtime");
+    let mut p = ours(&rt, "wasm_module2.wasm");
+    let mut x = extism_plugin();
+    let mut g = c.benchmark_group("peers_echo");
+    g.sample_size(20);
+    for rows in [1_000usize, 100_000] {
+        let t = study_rows(rows);
+        let a = p.process("echo", &[], &t).expect("echo").expect("output");
+        let b = extism_echo(&mut x, &t).expect("output");
+        assert!(transport::same_data(&a, &t) && transport::same_data(&b, &t));
+        let ipc_len = transport::encode_stream(&t.schema, &t.batches)
+            .expect("encode")
+            .len();
+        g.throughput(Throughput::Bytes(ipc_len as u64));
+        g.bench_with_input(BenchmarkId::new("wasm_app_echo", rows), &t, |b, t| {
+            b.iter(|| p.process("echo", &[], t).expect("echo"))
+        });
+        g.bench_with_input(BenchmarkId::new("extism_echo", rows), &t, |b, t| {
+            b.iter(|| extism_echo(&mut x, t))
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = greet, echo
+}
+criterion_main!(benches);

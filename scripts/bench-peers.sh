@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the Extism peer guest and runs the `peers` bench (bench-peers/), which
+# measures wasm-app and Extism side by side in one run. Our guests must be in
+# target/wasm-modules/ already (`make guests`).
+#
+# Toolchains:
+#   - the Extism guest (wasm32-unknown-unknown): rustup's target if installed
+#     or installable within 120 s, else Debian's rustc-web with -Zbuild-std;
+#   - the host bench: extism 1.41 needs wasmtime 49, hence rustc >= 1.96:
+#     Debian's cargo-web (/usr/bin/cargo, installed with apt-get if missing).
+# Extra arguments go to criterion (e.g. --warm-up-time 1 --measurement-time 3).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/bench-peers"
+target=wasm32-unknown-unknown
+export CARGO_TARGET_DIR="$root/bench-peers/target"
+
+log() { echo "bench-peers: $*" >&2; }
+
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]} with apt-get"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+}
+
+have_rustup_target() {
+  command -v rustup >/dev/null 2>&1 &&
+    rustup target list --installed 2>/dev/null | grep -qx "$target"
+}
+
+# 1. The Extism guest.
+if have_rustup_target || { command -v rustup >/dev/null 2>&1 &&
+  timeout 120 rustup target add "$target" >&2 2>&1 && have_rustup_target; }; then
+  log "guest: rustup $target"
+  cargo build --profile guest --target "$target" -p extism-guest
+else
+  log "guest: Debian's toolchain with -Zbuild-std"
+  apt_install rustc-web cargo-web rust-web-src lld-22
+  PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 \
+    /usr/bin/cargo build --profile guest --target "$target" -p extism-guest \
+    -Zbuild-std=std,panic_abort
+fi
+log "guest: $CARGO_TARGET_DIR/$target/guest/extism_guest.wasm"
+
+# 2. The bench, with rustc >= 1.96.
+[ -x /usr/bin/cargo ] || apt_install rustc-web cargo-web
+PATH=/usr/bin:$PATH WASM_APP_MODULES="$root/target/wasm-modules" \
+  EXTISM_GUEST="$CARGO_TARGET_DIR/$target/guest/extism_guest.wasm" \
+  /usr/bin/cargo bench -p peers-host --bench peers -- "$@"

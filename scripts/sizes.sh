@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Sizes of what ships: the release host binary (stripped) and every guest in
+# target/wasm-modules/ (plus the Extism peer guest when it was built), and, if
+# binaryen's wasm-opt is available (installed with apt-get when possible), the
+# size each guest would have after `wasm-opt -Oz`. The built guests are not
+# changed: wasm-opt works on copies.
+#
+# Prints a table and writes it as TSV (name, bytes, bytes after wasm-opt -Oz,
+# or "-" when not measured, or "component" for components, which wasm-opt
+# does not take) to target/bench/sizes.tsv, read by the bench report.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+CARGO=${CARGO:-cargo}
+out="$root/target/bench"
+tsv="$out/sizes.tsv"
+mkdir -p "$out"
+
+log() { echo "sizes: $*" >&2; }
+
+# The release profile strips symbols (root Cargo.toml).
+$CARGO build --release --quiet -p wasm-app
+host="$root/target/release/wasm-app"
+
+wasm_opt=""
+if command -v wasm-opt >/dev/null 2>&1; then
+  wasm_opt=$(command -v wasm-opt)
+elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  log "installing binaryen (wasm-opt) with apt-get"
+  if timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null 2>&1 ||
+    { timeout 300 apt-get update -qq >/dev/null 2>&1 &&
+      timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null 2>&1; }; then
+    wasm_opt=$(command -v wasm-opt || true)
+  fi
+fi
+[ -n "$wasm_opt" ] || log "wasm-opt not available: no -Oz column"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+optimized() {
+  local f=$1
+  [ -n "$wasm_opt" ] || { echo -; return; }
+  # Components (layer 1 in the header) are beyond wasm-opt.
+  if [ "$(od -An -tx1 -j6 -N1 "$f" | tr -d ' ')" = "01" ]; then
+    echo component
+    return
+  fi
+  # -all: accept every feature the input uses (the output is only measured).
+  if "$wasm_opt" -all -Oz "$f" -o "$tmp/o.wasm" 2>"$tmp/err"; then
+    wc -c <"$tmp/o.wasm"
+  else
+    log "wasm-opt failed on $f: $(head -c 300 "$tmp/err")"
+    echo -
+  fi
+}
+
+: >"$tsv"
+printf '%s\t%s\t%s\n' "wasm-app (host, release, stripped)" "$(wc -c <"$host")" "-" >>"$tsv"
+for f in target/wasm-modules/*.wasm bench-peers/target/wasm32-unknown-unknown/guest/extism_guest.wasm; do
+  [ -f "$f" ] || continue
+  printf '%s\t%s\t%s\n' "$(basename "$f")" "$(wc -c <"$f")" "$(optimized "$f")" >>"$tsv"
+done
+
+printf '%-40s %12s %18s\n' file bytes "after wasm-opt -Oz"
+while IFS=$'\t' read -r name bytes opt; do
+  printf '%-40s %12s %18s\n' "$name" "$bytes" "$opt"
+done <"$tsv"
+log "written $tsv"
