@@ -268,7 +268,8 @@ pub fn tokenize(config: &Config, data: Option<&[u8]>) -> Result<Vec<u8>, String>
     out.finish()
 }
 
-#[cfg(test)]
+// Uses `ipc`'s test helpers (see there).
+#[cfg(all(test, feature = "core-abi"))]
 mod tests {
     use super::*;
     use arrow::array::BooleanArray;

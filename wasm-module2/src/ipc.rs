@@ -269,7 +269,8 @@ fn output_error(e: ArrowError) -> String {
     format!("output stream: {e}")
 }
 
-#[cfg(test)]
+// Uses the crate's test helpers, which call the core ABI.
+#[cfg(all(test, feature = "core-abi"))]
 pub(crate) mod tests {
     use super::*;
     use arrow::array::{DictionaryArray, Int32Array, ListArray, StringArray, StructArray};

@@ -23,17 +23,23 @@ mod ipc;
 mod layout;
 mod meta;
 
+#[cfg(feature = "core-abi")]
 use std::sync::Once;
 
+#[cfg(feature = "core-abi")]
 use wasm_abi::guest;
 
 use crate::meta::Command;
 
+// The core ABI's exports. Feature `core-abi` (default); the component guest
+// (`wasm-component-arrow`) turns it off so that only its WIT export is left.
+#[cfg(feature = "core-abi")]
 wasm_abi::export_guest_abi!();
 
 /// ABI `wasm_memory_process_data_arrow: (meta_ptr, meta_len, data_ptr,
 /// data_len: i32) -> i32`: a pointer to a pair holding the output IPC stream
 /// (possibly empty), or 0 on error (see `wasm_last_error`).
+#[cfg(feature = "core-abi")]
 #[no_mangle]
 pub extern "C" fn wasm_memory_process_data_arrow(
     meta_ptr: i32,
@@ -50,6 +56,7 @@ pub extern "C" fn wasm_memory_process_data_arrow(
 
 /// Records any panic's message for `wasm_last_error` (once per instance),
 /// then runs the previous hook (stderr, or the test harness's output).
+#[cfg(feature = "core-abi")]
 fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
@@ -61,26 +68,35 @@ fn install_panic_hook() {
     });
 }
 
+#[cfg(feature = "core-abi")]
 fn process(meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> Result<Vec<u8>, String> {
     // SAFETY: the host keeps both inputs alive until this call returns, and
     // the slices do not outlive it.
     let meta = unsafe { guest::input(meta_ptr, meta_len) }
         .ok_or("metadata (ptr,len) is not inside a live area")?;
-    let request = meta::parse(meta)?;
     // With no data the pointer may be anything (often 0): do not look it up.
-    let data = if data_len == 0 {
-        None
+    let data: &[u8] = if data_len == 0 {
+        &[]
     } else {
         // SAFETY: as above.
-        Some(
-            unsafe { guest::input(data_ptr, data_len) }
-                .ok_or("data (ptr,len) is not inside a live area")?,
-        )
+        unsafe { guest::input(data_ptr, data_len) }
+            .ok_or("data (ptr,len) is not inside a live area")?
     };
+    process_bytes(meta, data)
+}
+
+/// The whole processor as a plain function: `meta` and `data` are IPC stream
+/// bytes (an empty `data` means "no data"), the result is the output IPC
+/// stream (possibly empty) or the error message. The core export above and
+/// the component guest (`wasm-component-arrow`) both call this.
+pub fn process_bytes(meta: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+    let request = meta::parse(meta)?;
+    let data = (!data.is_empty()).then_some(data);
     if request.flush {
-        if data.is_some() {
+        if let Some(d) = data {
             return Err(format!(
-                "the flush call carries no data (data_len must be 0, got {data_len})"
+                "the flush call carries no data (data_len must be 0, got {})",
+                d.len()
             ));
         }
         return match request.command {
@@ -99,5 +115,5 @@ fn process(meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> Result
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "core-abi"))]
 mod tests;
