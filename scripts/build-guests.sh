@@ -8,6 +8,10 @@
 #      building std from source (-Zbuild-std).
 # Set WASM_ROUTE=rustup or WASM_ROUTE=debian to force one.
 #
+# The component guests (wasm-component-*) are built the same way, then turned
+# into components (WASI preview 1 reactor adapter) by tools/componentize,
+# which runs on the host with the normal cargo.
+#
 # Then builds the C guest (wasm-module-c/greeter.c) with a clang that targets
 # wasm32-wasi against wasi-libc: $WASM_CC, else clang-19, else clang; on
 # Debian/Ubuntu the missing packages are installed with apt-get. WASI_SYSROOT
@@ -19,6 +23,7 @@ cd "$root"
 out="$root/target/wasm-modules"
 target=wasm32-wasip1
 guests=(wasm-module1 wasm-module2)
+components=(wasm-component-greeter wasm-component-arrow wasm-component-hostile)
 export CARGO_TARGET_DIR="$root/target/guests"
 
 log() { echo "build-guests: $*" >&2; }
@@ -69,7 +74,7 @@ install_debian_toolchain() {
 route=$(pick_route)
 log "route: $route"
 pkg_args=()
-for g in "${guests[@]}"; do pkg_args+=(-p "$g"); done
+for g in "${guests[@]}" "${components[@]}"; do pkg_args+=(-p "$g"); done
 
 case "$route" in
   rustup)
@@ -93,6 +98,18 @@ for g in "${guests[@]}"; do
   f="${g//-/_}.wasm"
   cp "$CARGO_TARGET_DIR/$target/guest/$f" "$out/$f"
   log "$out/$f ($(wc -c <"$out/$f") bytes)"
+done
+
+# ---- components ----------------------------------------------------------
+
+# The host-side tool is a workspace of its own (tools/componentize), built
+# with the normal cargo into target/tools.
+CARGO_TARGET_DIR="$root/target/tools" cargo build --quiet \
+  --manifest-path "$root/tools/componentize/Cargo.toml"
+for g in "${components[@]}"; do
+  f="${g//-/_}.wasm"
+  "$root/target/tools/debug/componentize" "$CARGO_TARGET_DIR/$target/guest/$f" "$out/$f"
+  log "$out/$f ($(wc -c <"$out/$f") bytes, component)"
 done
 
 # ---- C guest -------------------------------------------------------------

@@ -7,12 +7,14 @@
 //! 4. host copies the result out of guest memory (the area is freed, and
 //!    guest memory may move when it grows), then decodes it without a copy.
 
+use crate::component::missing_world;
 use crate::error::{Error, Result};
 use crate::guest::{Entry, Guest};
 use crate::memory::{self, Frame};
 
 impl Guest {
-    /// Calls `wasm_memory_process_data_arrow` with raw IPC stream bytes and
+    /// Calls `wasm_memory_process_data_arrow` (a component's WIT `process`)
+    /// with raw IPC stream bytes and
     /// returns the raw IPC stream bytes of the result (empty when the guest
     /// returned an empty payload, e.g. for a flush of a stateless command).
     pub fn process_arrow_raw(&mut self, meta: &[u8], data: &[u8]) -> Result<Vec<u8>> {
@@ -23,6 +25,18 @@ impl Guest {
                 meta.len() + data.len(),
                 crate::policy::format_size(limit)
             )));
+        }
+        if self.is_component() {
+            // WIT `process`: the canonical ABI copies both lists in and the
+            // result out; `Err(message)` is the guest's reported error.
+            return self
+                .call_component("process", |c| match &c.arrow {
+                    Ok(a) => Ok(a.call_process(&mut c.store, meta, data)),
+                    Err(why) => Err(missing_world("arrow-processor", "process", why)),
+                })?
+                .map_err(|message| Error::GuestReported {
+                    message: Some(message),
+                });
         }
         self.require(Entry::Process)?;
         self.arm()?;

@@ -6,9 +6,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
 use wasm_app::formats::{self, Format};
-use wasm_app::pipeline;
 use wasm_app::policy::{parse_duration, parse_size};
 use wasm_app::transport;
+use wasm_app::{component, inspect, pipeline};
 use wasm_app::{DirGrant, EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
 /// Load untrusted WebAssembly modules and exchange data with them safely.
@@ -243,19 +243,31 @@ impl Cli {
                     .with_context(|| format!("cannot read {}", file.display()))?;
                 let rt = Runtime::new(EngineOptions::default())?;
                 let loaded = rt.load_bytes(&file.display().to_string(), &bytes, Policy::default());
-                let module = match loaded {
-                    Ok(m) => m.module().clone(),
-                    // Imports the host lacks still leave a module to describe.
+                let sha = hex_sha256(&bytes);
+                let report = match loaded {
+                    Ok(m) => match (m.module(), m.component()) {
+                        (Some(module), _) => inspect::inspect(module, bytes.len(), &sha),
+                        (None, Some(c)) => {
+                            inspect::inspect_component(c, rt.engine(), bytes.len(), &sha)
+                        }
+                        (None, None) => {
+                            bail!("{}: neither a module nor a component", file.display())
+                        }
+                    },
+                    // Imports the host lacks still leave something to describe.
+                    Err(wasm_app::Error::Instantiate(_)) if component::is_component(&bytes) => {
+                        let c = wasmtime::component::Component::new(rt.engine(), &bytes)
+                            .map_err(anyhow::Error::from)?;
+                        inspect::inspect_component(&c, rt.engine(), bytes.len(), &sha)
+                    }
                     Err(wasm_app::Error::Instantiate(_)) => {
-                        wasmtime::Module::new(rt.engine(), &bytes).map_err(anyhow::Error::from)?
+                        let module = wasmtime::Module::new(rt.engine(), &bytes)
+                            .map_err(anyhow::Error::from)?;
+                        inspect::inspect(&module, bytes.len(), &sha)
                     }
                     Err(e) => return Err(e.into()),
                 };
-                let sha = hex_sha256(&bytes);
-                print!(
-                    "{}",
-                    wasm_app::inspect::inspect(&module, bytes.len(), &sha).render()
-                );
+                print!("{}", report.render());
                 Ok(())
             }
         }

@@ -15,12 +15,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, InstancePre as ComponentPre};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
     PoolingAllocationConfig, Store,
 };
 
 use crate::cache::{CacheOutcome, ModuleCache};
+use crate::component::{self, ComponentState};
 use crate::error::{Error, Limit, Result};
 use crate::guest::Guest;
 use crate::host::HostState;
@@ -28,6 +30,12 @@ use crate::policy::Policy;
 
 /// Epoch period: the granularity of timeouts.
 pub const TICK: Duration = Duration::from_millis(5);
+
+/// Pool slots per instance under `max-instances`, enough for a component
+/// made by `tools/componentize` (a core module needs one of each).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 4;
 
 /// Engine-wide settings (those that cannot change per module).
 #[derive(Debug, Clone, Default)]
@@ -108,10 +116,16 @@ impl Runtime {
         config.epoch_interruption(true);
         config.consume_fuel(options.fuel);
         if let Some(n) = options.pool_instances {
+            // A component instance holds several core instances (its
+            // program, the WASI adapter, shims), memories and tables: size
+            // the pool for components; `max-instances` itself is enforced
+            // per module by `LoadedModule::instantiate`.
+            let slots = |per: u32| n.saturating_mul(per);
             let mut pool = PoolingAllocationConfig::default();
-            pool.total_core_instances(n)
-                .total_memories(n)
-                .total_tables(n)
+            pool.total_component_instances(n)
+                .total_core_instances(slots(CORE_INSTANCES_PER_COMPONENT))
+                .total_memories(slots(MEMORIES_PER_COMPONENT))
+                .total_tables(slots(TABLES_PER_COMPONENT))
                 .max_memory_size(options.pool_max_memory as usize);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
@@ -178,6 +192,17 @@ impl Runtime {
                 )));
             }
         }
+        if component::is_component(bytes) {
+            // Components are compiled each time: the cache holds core modules.
+            let pre = component::prepare(&self.engine, name, bytes)?;
+            return Ok(self.loaded(
+                name,
+                hex_sha,
+                CacheOutcome::Compiled,
+                Pre::Component(pre),
+                policy,
+            ));
+        }
         let compile = || Module::new(&self.engine, bytes).map_err(anyhow::Error::from);
         let (module, cache) = match &self.cache {
             Some(c) => c.load_or_compile(&self.engine, &sha256, compile),
@@ -192,10 +217,21 @@ impl Runtime {
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))?;
-        Ok(LoadedModule {
+        Ok(self.loaded(name, hex_sha, cache, Pre::Core(pre), policy))
+    }
+
+    fn loaded(
+        &self,
+        name: &str,
+        sha256: String,
+        cache: CacheOutcome,
+        pre: Pre,
+        policy: Policy,
+    ) -> LoadedModule {
+        LoadedModule {
             inner: Arc::new(Inner {
                 name: name.to_string(),
-                sha256: hex_sha,
+                sha256,
                 cache,
                 pre,
                 policy,
@@ -203,15 +239,21 @@ impl Runtime {
                 live: AtomicU32::new(0),
                 _ticker: self.ticker.clone(),
             }),
-        })
+        }
     }
+}
+
+/// A core module or a component, with its imports resolved.
+enum Pre {
+    Core(InstancePre<HostState>),
+    Component(ComponentPre<ComponentState>),
 }
 
 struct Inner {
     name: String,
     sha256: String,
     cache: CacheOutcome,
-    pre: InstancePre<HostState>,
+    pre: Pre,
     policy: Policy,
     engine: Engine,
     live: AtomicU32,
@@ -255,9 +297,25 @@ impl LoadedModule {
         &self.inner.policy
     }
 
-    /// The compiled module.
-    pub fn module(&self) -> &Module {
-        self.inner.pre.module()
+    /// The compiled core module; `None` for a component.
+    pub fn module(&self) -> Option<&Module> {
+        match &self.inner.pre {
+            Pre::Core(pre) => Some(pre.module()),
+            Pre::Component(_) => None,
+        }
+    }
+
+    /// The compiled component; `None` for a core module.
+    pub fn component(&self) -> Option<&Component> {
+        match &self.inner.pre {
+            Pre::Core(_) => None,
+            Pre::Component(pre) => Some(pre.component()),
+        }
+    }
+
+    /// Whether this is a component (WIT worlds) rather than a core module.
+    pub fn is_component(&self) -> bool {
+        matches!(self.inner.pre, Pre::Component(_))
     }
 
     /// A fresh instance: new store, new WASI context, limits armed, reactor
@@ -274,10 +332,21 @@ impl LoadedModule {
             self.inner.live.fetch_add(1, Ordering::AcqRel);
         }
         let slot = InstanceSlot(self.inner.clone());
-        let state = HostState::new(&self.inner.policy).map_err(Error::Other)?;
-        let mut store = Store::new(&self.inner.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        Guest::new(store, &self.inner.pre, limits.clone(), slot)
+        match &self.inner.pre {
+            Pre::Core(pre) => {
+                let state = HostState::new(&self.inner.policy).map_err(Error::Other)?;
+                let mut store = Store::new(&self.inner.engine, state);
+                store.limiter(|s| &mut s.limiter);
+                store.epoch_deadline_trap();
+                Guest::new(store, pre, limits.clone(), slot)
+            }
+            Pre::Component(pre) => {
+                let state = ComponentState::new(&self.inner.policy).map_err(Error::Other)?;
+                let mut store = Store::new(&self.inner.engine, state);
+                store.limiter(|s| &mut s.limiter);
+                store.epoch_deadline_trap();
+                Guest::new_component(store, pre, limits.clone(), slot)
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::component::missing_world;
 use crate::error::{Error, Result};
 use crate::guest::{Entry, Guest};
 use crate::memory::{self, Frame, DEFAULT_MAX_STRING};
@@ -42,9 +43,32 @@ impl FromStr for StringAbi {
     }
 }
 
+fn nul_in_c_name() -> Error {
+    Error::InvalidArgument("a name passed through the C ABI cannot contain a NUL byte".into())
+}
+
 impl Guest {
     /// Calls the greeter through `abi`; returns the greeting.
+    ///
+    /// A component has one greeter, its WIT `greet`, whatever `abi` says;
+    /// `abi` still decides what may be passed (no NUL through the C ABI).
     pub fn greet(&mut self, abi: StringAbi, name: &str) -> Result<String> {
+        if self.is_component() {
+            if abi == StringAbi::C && name.as_bytes().contains(&0) {
+                return Err(nul_in_c_name());
+            }
+            let greeting = self.call_component("greet", |c| match &c.greeter {
+                Ok(g) => Ok(g.call_greet(&mut c.store, name)),
+                Err(why) => Err(missing_world("greeter", "greet", why)),
+            })?;
+            if greeting.len() > DEFAULT_MAX_STRING {
+                return Err(Error::BadString(format!(
+                    "greeting of {} bytes exceeds the {DEFAULT_MAX_STRING}-byte cap",
+                    greeting.len()
+                )));
+            }
+            return Ok(greeting);
+        }
         match abi {
             StringAbi::C => self.greet_c(name),
             StringAbi::Rust => self.greet_rust(name),
@@ -54,9 +78,7 @@ impl Guest {
     /// The C ABI greeter.
     pub fn greet_c(&mut self, name: &str) -> Result<String> {
         if name.as_bytes().contains(&0) {
-            return Err(Error::InvalidArgument(
-                "a name passed through the C ABI cannot contain a NUL byte".into(),
-            ));
+            return Err(nul_in_c_name());
         }
         self.require(Entry::GreetC)?;
         self.arm()?;

@@ -1,10 +1,12 @@
 //! One live instance of a module: its store, its exports (looked up once),
 //! and the mapping of everything that can go wrong in a call to [`Error`].
 
+use wasmtime::component::InstancePre as ComponentPre;
 use wasmtime::{
     Instance, InstancePre, Memory, Store, Trap, TypedFunc, WasmBacktrace, WasmParams, WasmResults,
 };
 
+use crate::component::{missing_world, ComponentGuest, ComponentState};
 use crate::engine::{InstanceSlot, TICK};
 use crate::error::{Error, Limit, Result};
 use crate::host::{HostState, LimitHit};
@@ -53,15 +55,31 @@ fn lookup<P: WasmParams, R: WasmResults>(
         .map_err(|_| ExportError::WrongType(format!("{}", func.ty(&*store))))
 }
 
-/// A live instance. Not `Sync`: one thread calls it at a time. After any
-/// error that [poisons](Error::poisons_instance) it, it refuses further calls
-/// and its owner makes a new one.
+/// A live instance of a core module or of a component. Not `Sync`: one
+/// thread calls it at a time. After any error that
+/// [poisons](Error::poisons_instance) it, it refuses further calls and its
+/// owner makes a new one.
 pub struct Guest {
-    store: Store<HostState>,
-    exports: Exports,
+    kind: Kind,
     limits: Limits,
     poisoned: bool,
     _slot: InstanceSlot,
+}
+
+/// What kind of instance a [`Guest`] is.
+// One per live instance, never in bulk: the core variant stays inline so
+// that the hot core-ABI calls do not go through another pointer.
+#[allow(clippy::large_enum_variant)]
+enum Kind {
+    /// A core module: its store and its ABI exports.
+    Core(Core),
+    /// A component (WIT worlds of `wit/`), see [`crate::component`].
+    Component(ComponentGuest),
+}
+
+struct Core {
+    store: Store<HostState>,
+    exports: Exports,
 }
 
 impl Guest {
@@ -99,12 +117,34 @@ impl Guest {
                 .map_err(|e| classify(e, &limits, wasm_abi::INITIALIZE))?;
         }
         Ok(Guest {
-            store,
-            exports,
+            kind: Kind::Core(Core { store, exports }),
             limits,
             poisoned: false,
             _slot: slot,
         })
+    }
+
+    /// A component instance: `pre` instantiated in `store`.
+    pub(crate) fn new_component(
+        mut store: Store<ComponentState>,
+        pre: &ComponentPre<ComponentState>,
+        limits: Limits,
+        slot: InstanceSlot,
+    ) -> Result<Self> {
+        arm(&mut store, &limits)?;
+        let guest =
+            ComponentGuest::new(store, pre).map_err(|e| classify(e, &limits, "instantiation"))?;
+        Ok(Guest {
+            kind: Kind::Component(guest),
+            limits,
+            poisoned: false,
+            _slot: slot,
+        })
+    }
+
+    /// Whether this is a component instance (else a core module's).
+    pub fn is_component(&self) -> bool {
+        matches!(self.kind, Kind::Component(_))
     }
 
     /// Whether an earlier error left this instance unusable.
@@ -118,26 +158,46 @@ impl Guest {
     }
 
     /// Current size of the guest's linear memory, in bytes (0 without one).
+    ///
+    /// A component's memories are internal to it (not exported): for a
+    /// component this is the size of its largest memory (its program's, not
+    /// the WASI adapter's), as the resource limiter saw it grow.
     pub fn memory_size(&self) -> usize {
-        self.exports
-            .memory
-            .map(|m| m.data_size(&self.store))
-            .unwrap_or(0)
+        match &self.kind {
+            Kind::Core(c) => c.exports.memory.map(|m| m.data_size(&c.store)).unwrap_or(0),
+            Kind::Component(c) => c.store.data().limiter.largest_memory(),
+        }
     }
 
     /// The guest memory as bytes (empty if it exports none).
     pub(crate) fn memory_bytes(&self) -> &[u8] {
-        match self.exports.memory {
-            Some(m) => m.data(&self.store),
-            None => &[],
+        match &self.kind {
+            Kind::Core(Core {
+                store,
+                exports: Exports {
+                    memory: Some(m), ..
+                },
+            }) => m.data(store),
+            _ => &[],
+        }
+    }
+
+    /// The core parts, or the error for a core-ABI call on a component.
+    fn core(&self) -> Result<&Core> {
+        match &self.kind {
+            Kind::Core(c) => Ok(c),
+            Kind::Component(_) => Err(core_only()),
         }
     }
 
     fn require_memory(&self) -> Result<Memory> {
-        self.exports.memory.ok_or_else(|| Error::MissingExport {
-            name: wasm_abi::MEMORY.into(),
-            expected: "(memory)".into(),
-        })
+        self.core()?
+            .exports
+            .memory
+            .ok_or_else(|| Error::MissingExport {
+                name: wasm_abi::MEMORY.into(),
+                expected: "(memory)".into(),
+            })
     }
 
     /// Copies `bytes` to guest memory at `ptr` (bounds-checked).
@@ -145,7 +205,10 @@ impl Guest {
         let mem = self.require_memory()?;
         let len = u32::try_from(bytes.len())
             .map_err(|_| Error::InvalidArgument("input larger than 4 GiB".into()))?;
-        let data = mem.data_mut(&mut self.store);
+        let Kind::Core(core) = &mut self.kind else {
+            return Err(core_only());
+        };
+        let data = mem.data_mut(&mut core.store);
         memory::slice(data, ptr, len, "write target")?;
         data[ptr as usize..ptr as usize + bytes.len()].copy_from_slice(bytes);
         Ok(())
@@ -159,7 +222,35 @@ impl Guest {
                 "instance is unusable after an earlier failure; create a new one"
             )));
         }
-        arm(&mut self.store, &self.limits)
+        match &mut self.kind {
+            Kind::Core(c) => arm(&mut c.store, &self.limits),
+            Kind::Component(c) => arm(&mut c.store, &self.limits),
+        }
+    }
+
+    /// Calls into a component: arms the limits, runs `f`, classifies its
+    /// error and poisons the instance as [`Guest::call`] does for a core
+    /// module. `func` names the WIT function in messages.
+    pub(crate) fn call_component<R>(
+        &mut self,
+        func: &str,
+        f: impl FnOnce(&mut ComponentGuest) -> Result<wasmtime::Result<R>>,
+    ) -> Result<R> {
+        self.arm()?;
+        let Kind::Component(c) = &mut self.kind else {
+            return Err(Error::Other(anyhow::anyhow!(
+                "`{func}` is a component function, and this is a core module"
+            )));
+        };
+        match f(c) {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                let err = classify(e, &self.limits, func);
+                self.poisoned |= err.poisons_instance();
+                Err(err)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Calls an export, turning wasmtime errors into [`Error`] and poisoning
@@ -171,8 +262,11 @@ impl Guest {
         pick: impl FnOnce(&Exports) -> &Export<P, R>,
         params: P,
     ) -> Result<R> {
-        let func = resolved(pick(&self.exports), name, expected)?;
-        func.call(&mut self.store, params).map_err(|e| {
+        let Kind::Core(core) = &mut self.kind else {
+            return Err(core_only());
+        };
+        let func = resolved(pick(&core.exports), name, expected)?;
+        func.call(&mut core.store, params).map_err(|e| {
             let mut err = classify(e, &self.limits, name);
             if let Error::Trap { message, .. } = &mut err {
                 if name != wasm_abi::LAST_ERROR {
@@ -199,8 +293,14 @@ impl Guest {
         )
     }
 
-    /// `answer() -> i32`.
+    /// `answer() -> i32` (a component's WIT `answer`).
     pub fn answer(&mut self) -> Result<i32> {
+        if self.is_component() {
+            return self.call_component("answer", |c| match &c.greeter {
+                Ok(g) => Ok(g.call_answer(&mut c.store)),
+                Err(why) => Err(missing_world("greeter", "answer", why)),
+            });
+        }
         self.arm()?;
         self.call(wasm_abi::ANSWER_FN, sig::UNIT_TO_I32, |e| &e.answer, ())
     }
@@ -230,7 +330,7 @@ impl Guest {
     }
 
     fn read_last_error(&mut self) -> Result<Option<String>> {
-        if matches!(self.exports.last_error, Err(ExportError::Missing)) {
+        if matches!(self.core()?.exports.last_error, Err(ExportError::Missing)) {
             return Ok(None);
         }
         let ret = self.call(
@@ -253,7 +353,7 @@ impl Guest {
     /// Checks, before any allocation, that the instance has what an ABI call
     /// needs: the entry point with its type, memory and the allocator pair.
     pub(crate) fn require(&self, entry: Entry) -> Result<()> {
-        let e = &self.exports;
+        let e = &self.core()?.exports;
         match entry {
             Entry::GreetC => resolved(&e.greet_c, wasm_abi::GREET_C, sig::I32_TO_I32).map(drop)?,
             Entry::GreetRust => {
@@ -273,9 +373,12 @@ impl Guest {
     /// hook stores the panic message for `wasm_last_error`). The instance is
     /// about to be discarded, so nothing is freed; every read is still checked.
     fn panic_message(&mut self) -> Option<String> {
-        let func = self.exports.last_error.clone().ok()?;
-        arm(&mut self.store, &self.limits).ok()?;
-        let ret = func.call(&mut self.store, ()).ok()?;
+        let Kind::Core(core) = &mut self.kind else {
+            return None;
+        };
+        let func = core.exports.last_error.clone().ok()?;
+        arm(&mut core.store, &self.limits).ok()?;
+        let ret = func.call(&mut core.store, ()).ok()?;
         if ret == 0 {
             return None;
         }
@@ -311,8 +414,20 @@ impl Guest {
     }
 
     /// Which of the ABI's exports this instance has with the right type.
+    /// For a component: its WIT worlds (`greeter` counts as both string ABIs).
     pub fn abi_support(&self) -> AbiSupport {
-        let e = &self.exports;
+        let e = match &self.kind {
+            Kind::Core(c) => &c.exports,
+            Kind::Component(c) => {
+                return AbiSupport {
+                    answer: c.greeter.is_ok(),
+                    greeter_c: c.greeter.is_ok(),
+                    greeter_rust: c.greeter.is_ok(),
+                    arrow: c.arrow.is_ok(),
+                    last_error: false,
+                }
+            }
+        };
         let alloc = e.memory.is_some() && e.allocate.is_ok() && e.deallocate.is_ok();
         AbiSupport {
             answer: e.answer.is_ok(),
@@ -362,7 +477,15 @@ fn resolved<P: WasmParams, R: WasmResults>(
     }
 }
 
-fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<()> {
+/// The error for a core-ABI call on a component instance.
+fn core_only() -> Error {
+    Error::Other(anyhow::anyhow!(
+        "this is a component: the core ABI's exports and memory are not reachable"
+    ))
+}
+
+/// Arms a store for one top-level call: the policy's epoch deadline and fuel.
+pub(crate) fn arm<T>(store: &mut Store<T>, limits: &Limits) -> Result<()> {
     let ticks = (limits.timeout.as_nanos() / TICK.as_nanos()).max(1);
     // +1: the current tick may be about to end.
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
@@ -380,7 +503,7 @@ fn arm(store: &mut Store<HostState>, limits: &Limits) -> Result<()> {
 }
 
 /// Maps an error out of wasmtime to what happened, as the host sees it.
-fn classify(err: wasmtime::Error, limits: &Limits, during: &str) -> Error {
+pub(crate) fn classify(err: wasmtime::Error, limits: &Limits, during: &str) -> Error {
     if let Some(hit) = err.downcast_ref::<LimitHit>() {
         return Error::LimitExceeded(hit.0);
     }

@@ -75,14 +75,25 @@ impl std::error::Error for LimitHit {}
 pub(crate) struct Limiter {
     max_memory: u64,
     max_table_elements: u64,
+    /// The largest linear memory granted so far, in bytes: a component's
+    /// memories are not exported, so this is how the host sees their size.
+    largest_memory: usize,
 }
 
 impl Limiter {
-    fn new(policy: &Policy) -> Self {
+    pub(crate) fn new(policy: &Policy) -> Self {
         Limiter {
             max_memory: policy.limits.max_memory,
             max_table_elements: policy.limits.max_table_elements,
+            largest_memory: 0,
         }
+    }
+}
+
+impl Limiter {
+    /// The size of the largest linear memory of the store, in bytes.
+    pub(crate) fn largest_memory(&self) -> usize {
+        self.largest_memory
     }
 }
 
@@ -98,6 +109,7 @@ impl ResourceLimiter for Limiter {
                 self.max_memory,
             ))));
         }
+        self.largest_memory = self.largest_memory.max(desired);
         Ok(true)
     }
 

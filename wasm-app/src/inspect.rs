@@ -4,11 +4,15 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use wasmtime::{ExternType, FuncType, Module, ValType};
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::{Component, Type};
+use wasmtime::{Engine, ExternType, FuncType, Module, ValType};
 
 /// The result of inspecting a module.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// A component (WIT worlds) rather than a core module.
+    pub component: bool,
     pub size: usize,
     pub sha256: String,
     /// `module::name: type`
@@ -81,6 +85,7 @@ pub fn inspect(module: &Module, size: usize, sha256: &str) -> Report {
     let f = |name: &str, params: usize| funcs.get(name).is_some_and(|t| is_i32_func(t, params));
     let alloc = has_memory && f(wasm_abi::ALLOCATE, 1) && f(wasm_abi::DEALLOCATE, 1);
     Report {
+        component: false,
         size,
         sha256: sha256.to_string(),
         imports,
@@ -92,6 +97,129 @@ pub fn inspect(module: &Module, size: usize, sha256: &str) -> Report {
         reactor: funcs.contains_key(wasm_abi::INITIALIZE),
         wasi_capabilities: caps,
         unknown_imports: unknown,
+    }
+}
+
+/// The WASI 0.2 capability group of an import such as
+/// `wasi:filesystem/types@0.2.6`.
+fn component_capability(name: &str) -> &'static str {
+    let iface = name.split('@').next().unwrap_or(name);
+    match iface {
+        i if i.starts_with("wasi:filesystem/") => "filesystem",
+        "wasi:cli/environment" => "environment",
+        "wasi:cli/exit" => "exit",
+        i if i.starts_with("wasi:cli/") => "stdio",
+        i if i.starts_with("wasi:io/") => "streams",
+        i if i.starts_with("wasi:clocks/") => "clocks",
+        i if i.starts_with("wasi:random/") => "random",
+        i if i.starts_with("wasi:sockets/") => "sockets",
+        _ => "other",
+    }
+}
+
+/// Inspects a compiled component: its imports and exports (WIT names), and
+/// which of the worlds of `wit/` it implements.
+pub fn inspect_component(
+    component: &Component,
+    engine: &Engine,
+    size: usize,
+    sha256: &str,
+) -> Report {
+    let ty = component.component_type();
+    let mut imports = Vec::new();
+    let mut caps = BTreeSet::new();
+    let mut unknown = Vec::new();
+    for (name, item) in ty.imports(engine) {
+        imports.push(format!("{name}: {}", describe_item(&item.ty)));
+        if name.starts_with("wasi:") {
+            caps.insert(component_capability(name));
+        } else {
+            unknown.push(name.to_string());
+        }
+    }
+    let mut exports = Vec::new();
+    let mut funcs = std::collections::HashMap::new();
+    for (name, item) in ty.exports(engine) {
+        exports.push(format!("{name}: {}", describe_item(&item.ty)));
+        if let ComponentItem::ComponentFunc(f) = item.ty {
+            funcs.insert(name.to_string(), describe_func(&f));
+        }
+    }
+    let has = |name: &str, sig: &str| funcs.get(name).is_some_and(|f| f == sig);
+    let greet = has("greet", "func(name: string) -> string");
+    Report {
+        component: true,
+        size,
+        sha256: sha256.to_string(),
+        imports,
+        exports,
+        answer: has("answer", "func() -> s32"),
+        greeter_c: greet,
+        greeter_rust: greet,
+        arrow: has(
+            "process",
+            "func(meta: list<u8>, data: list<u8>) -> result<list<u8>, string>",
+        ),
+        reactor: false,
+        wasi_capabilities: caps,
+        unknown_imports: unknown,
+    }
+}
+
+fn describe_item(item: &ComponentItem) -> String {
+    match item {
+        ComponentItem::ComponentFunc(f) => describe_func(f),
+        ComponentItem::CoreFunc(_) => "core func".into(),
+        ComponentItem::Module(_) => "core module".into(),
+        ComponentItem::Component(_) => "component".into(),
+        ComponentItem::ComponentInstance(_) => "instance".into(),
+        ComponentItem::Type(t) => format!("type {}", type_name(t)),
+        ComponentItem::Resource(_) => "resource".into(),
+    }
+}
+
+fn describe_func(f: &ComponentFunc) -> String {
+    let params: Vec<_> = f
+        .params()
+        .map(|(n, t)| format!("{n}: {}", type_name(&t)))
+        .collect();
+    let results: Vec<_> = f.results().map(|t| type_name(&t)).collect();
+    match results.as_slice() {
+        [] => format!("func({})", params.join(", ")),
+        [one] => format!("func({}) -> {one}", params.join(", ")),
+        many => format!("func({}) -> ({})", params.join(", "), many.join(", ")),
+    }
+}
+
+/// WIT spelling of a type (compound types other than list, option and
+/// result by kind only).
+fn type_name(t: &Type) -> String {
+    let opt = |t: Option<Type>| t.map(|t| type_name(&t)).unwrap_or_else(|| "_".into());
+    match t {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(l) => format!("list<{}>", type_name(&l.ty())),
+        Type::Option(o) => format!("option<{}>", type_name(&o.ty())),
+        Type::Result(r) => format!("result<{}, {}>", opt(r.ok()), opt(r.err())),
+        Type::Record(_) => "record".into(),
+        Type::Tuple(_) => "tuple".into(),
+        Type::Variant(_) => "variant".into(),
+        Type::Enum(_) => "enum".into(),
+        Type::Flags(_) => "flags".into(),
+        Type::Own(_) => "own<resource>".into(),
+        Type::Borrow(_) => "borrow<resource>".into(),
+        _ => "other".into(),
     }
 }
 
@@ -120,14 +248,22 @@ impl Report {
     pub fn render(&self) -> String {
         let yes = |b: bool| if b { "yes" } else { "no" };
         let mut s = String::new();
+        let kind = if self.component {
+            "component (WIT worlds of wit/: greeter, arrow-processor)"
+        } else {
+            "core module"
+        };
+        let _ = writeln!(s, "kind:    {kind}");
         let _ = writeln!(s, "size:    {} bytes", self.size);
         let _ = writeln!(s, "sha256:  {}", self.sha256);
-        let _ = writeln!(s, "ABI:");
+        let _ = writeln!(s, "{}:", if self.component { "WIT" } else { "ABI" });
         let _ = writeln!(s, "  answer:           {}", yes(self.answer));
         let _ = writeln!(s, "  greeter (C):      {}", yes(self.greeter_c));
         let _ = writeln!(s, "  greeter (Rust):   {}", yes(self.greeter_rust));
         let _ = writeln!(s, "  Arrow processor:  {}", yes(self.arrow));
-        let _ = writeln!(s, "  WASI reactor:     {}", yes(self.reactor));
+        if !self.component {
+            let _ = writeln!(s, "  WASI reactor:     {}", yes(self.reactor));
+        }
         let caps: Vec<_> = self.wasi_capabilities.iter().copied().collect();
         let _ = writeln!(
             s,

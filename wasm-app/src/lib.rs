@@ -7,11 +7,14 @@
 //! - [`LoadedModule`] / [`Guest`]: a compiled module and a live instance,
 //!   every guest pointer checked ([`memory`]).
 //! - [`Plugin`]: an instance that is replaced after any failure.
+//! - Guests are core modules (the ABI of `wasm-abi`) or components (the WIT
+//!   worlds of `wit/`, [`component`]); both run through the same API.
 //! - The ABIs: [`greeter`] (C and Rust string ABIs) and [`arrow_abi`] (IPC
 //!   streams), with host-side Arrow helpers in [`transport`].
 
 pub mod arrow_abi;
 pub mod cache;
+pub mod component;
 pub mod engine;
 pub mod error;
 pub mod formats;

@@ -1,5 +1,6 @@
 //! The Arrow ABI against the real `wasm_module2` guest and the Apache Arrow
-//! integration files.
+//! integration files; the main cases also against `wasm_component_arrow`
+//! (the same processor as a component).
 
 mod common;
 
@@ -23,80 +24,94 @@ fn echo(p: &mut Plugin, t: &Table) -> Table {
 #[test]
 fn every_golden_stream_and_file_survives_echo() {
     let dir = common::arrow_testing().join("integration-1.0.0-littleendian");
-    let mut p = Plugin::new(common::arrow_module());
-    let mut checked = 0;
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .expect("read golden dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| {
-            let s = p.to_string_lossy();
-            s.ends_with(".stream") || s.ends_with(".arrow_file")
-        })
-        .collect();
-    names.sort();
-    assert!(
-        names.len() >= 40,
-        "expected the golden files, found {}",
-        names.len()
-    );
-    for path in names {
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        let known = UNREADABLE.iter().find(|(n, _)| *n == stem);
-        let input = match (transport::read_ipc(&path), known) {
-            (Ok(t), None) => t,
-            (Err(_), Some(_)) => continue,
-            (Ok(_), Some((_, why))) => {
-                panic!("{stem} is listed as unreadable ({why}) but arrow-rs reads it now")
-            }
-            (Err(e), None) => panic!("{}: {e:#}", path.display()),
-        };
-        let out = echo(&mut p, &input);
-        assert_eq!(out.schema, input.schema, "{}: schema", path.display());
-        assert_eq!(
-            out.batches.len(),
-            input.batches.len(),
-            "{}: batch count",
-            path.display()
+    // The core module and the component must give the same results.
+    for (module, loaded) in common::arrow_modules() {
+        let mut p = Plugin::new(loaded);
+        let mut checked = 0;
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("read golden dir")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| {
+                let s = p.to_string_lossy();
+                s.ends_with(".stream") || s.ends_with(".arrow_file")
+            })
+            .collect();
+        names.sort();
+        assert!(
+            names.len() >= 40,
+            "expected the golden files, found {}",
+            names.len()
         );
-        for (i, (a, b)) in out.batches.iter().zip(&input.batches).enumerate() {
-            assert_eq!(a, b, "{}: batch {i}", path.display());
+        for path in names {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            let known = UNREADABLE.iter().find(|(n, _)| *n == stem);
+            let input = match (transport::read_ipc(&path), known) {
+                (Ok(t), None) => t,
+                (Err(_), Some(_)) => continue,
+                (Ok(_), Some((_, why))) => {
+                    panic!("{stem} is listed as unreadable ({why}) but arrow-rs reads it now")
+                }
+                (Err(e), None) => panic!("{}: {e:#}", path.display()),
+            };
+            let out = echo(&mut p, &input);
+            assert_eq!(
+                out.schema,
+                input.schema,
+                "{module}: {}: schema",
+                path.display()
+            );
+            assert_eq!(
+                out.batches.len(),
+                input.batches.len(),
+                "{module}: {}: batch count",
+                path.display()
+            );
+            for (i, (a, b)) in out.batches.iter().zip(&input.batches).enumerate() {
+                assert_eq!(a, b, "{module}: {}: batch {i}", path.display());
+            }
+            checked += 1;
         }
-        checked += 1;
+        assert!(
+            checked >= 40,
+            "{module}: only {checked} golden files checked"
+        );
     }
-    assert!(checked >= 40, "only {checked} golden files checked");
 }
 
 #[test]
 fn test_command_gives_the_studys_result() {
-    let mut p = Plugin::new(common::arrow_module());
-    let input = transport::study_example().expect("example");
-    let cfg = vec![("filename".to_string(), "test.txt".to_string())];
-    let out = p
-        .process("test", &cfg, &input)
-        .expect("test")
-        .expect("stream");
-    let expected_schema = Schema::new(vec![
-        Field::new("id", DataType::UInt64, false),
-        Field::new("content", DataType::Utf8, false),
-    ]);
-    assert_eq!(out.schema.fields(), expected_schema.fields());
-    assert_eq!(out.num_rows(), 1);
-    let b = &out.batches[0];
-    let ids = b
-        .column(0)
-        .as_any()
-        .downcast_ref::<UInt64Array>()
-        .expect("u64");
-    let content = b
-        .column(1)
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("utf8");
-    assert_eq!(ids.value(0), 1);
-    assert_eq!(content.value(0), "this is a test2");
+    // The core module and the component must give the same results.
+    for (module, loaded) in common::arrow_modules() {
+        let mut p = Plugin::new(loaded);
+        let input = transport::study_example().expect("example");
+        let cfg = vec![("filename".to_string(), "test.txt".to_string())];
+        let out = p
+            .process("test", &cfg, &input)
+            .expect("test")
+            .expect("stream");
+        let expected_schema = Schema::new(vec![
+            Field::new("id", DataType::UInt64, false),
+            Field::new("content", DataType::Utf8, false),
+        ]);
+        assert_eq!(out.schema.fields(), expected_schema.fields());
+        assert_eq!(out.num_rows(), 1);
+        let b = &out.batches[0];
+        let ids = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .expect("u64");
+        let content = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("utf8");
+        assert_eq!(ids.value(0), 1);
+        assert_eq!(content.value(0), "this is a test2", "{module}");
+    }
 }
 
 fn text_table(values: &[Option<&str>], split_at: usize) -> Table {
@@ -137,73 +152,84 @@ fn replace_returns_only_changed_rows_as_a_delta() {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut p = Plugin::new(common::arrow_module());
-    let out = p
-        .process("replace", &cfg, &input)
-        .expect("replace")
-        .expect("stream");
-    // Reference: plain Rust over the same values.
-    let want: Vec<(u64, String)> = values
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| {
-            let v = (*v)?;
-            let r = v.replace("cat", "dog");
-            (r != v).then_some((i as u64, r))
-        })
-        .collect();
-    let mut got = Vec::new();
-    for b in &out.batches {
-        let rows = b
-            .column(0)
-            .as_any()
-            .downcast_ref::<UInt64Array>()
-            .expect("row u64");
-        let vals = b
-            .column(1)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("value utf8");
-        for i in 0..b.num_rows() {
-            got.push((rows.value(i), vals.value(i).to_string()));
+    // The core module and the component must give the same results.
+    for (module, loaded) in common::arrow_modules() {
+        let mut p = Plugin::new(loaded);
+        let out = p
+            .process("replace", &cfg, &input)
+            .expect("replace")
+            .expect("stream");
+        // Reference: plain Rust over the same values.
+        let want: Vec<(u64, String)> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let v = (*v)?;
+                let r = v.replace("cat", "dog");
+                (r != v).then_some((i as u64, r))
+            })
+            .collect();
+        let mut got = Vec::new();
+        for b in &out.batches {
+            let rows = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .expect("row u64");
+            let vals = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("value utf8");
+            for i in 0..b.num_rows() {
+                got.push((rows.value(i), vals.value(i).to_string()));
+            }
         }
+        assert_eq!(got, want, "{module}");
+        // Patching our copy with the delta gives the full replace.
+        let mut patched: Vec<Option<String>> =
+            values.iter().map(|v| v.map(str::to_string)).collect();
+        for (row, v) in got {
+            patched[row as usize] = Some(v);
+        }
+        let full: Vec<Option<String>> = values
+            .iter()
+            .map(|v| v.map(|s| s.replace("cat", "dog")))
+            .collect();
+        assert_eq!(patched, full);
     }
-    assert_eq!(got, want);
-    // Patching our copy with the delta gives the full replace.
-    let mut patched: Vec<Option<String>> = values.iter().map(|v| v.map(str::to_string)).collect();
-    for (row, v) in got {
-        patched[row as usize] = Some(v);
-    }
-    let full: Vec<Option<String>> = values
-        .iter()
-        .map(|v| v.map(|s| s.replace("cat", "dog")))
-        .collect();
-    assert_eq!(patched, full);
 }
 
 #[test]
 fn unknown_command_is_a_reported_error_and_the_host_goes_on() {
-    let mut p = Plugin::new(common::arrow_module());
-    let input = transport::study_example().expect("example");
-    match p.process("frobnicate", &[], &input) {
-        Err(Error::GuestReported { message: Some(m) }) => {
-            assert!(m.contains("frobnicate"), "message names the command: {m}")
+    // The core module and the component must give the same results.
+    for (module, loaded) in common::arrow_modules() {
+        let mut p = Plugin::new(loaded);
+        let input = transport::study_example().expect("example");
+        match p.process("frobnicate", &[], &input) {
+            Err(Error::GuestReported { message: Some(m) }) => {
+                assert!(m.contains("frobnicate"), "message names the command: {m}")
+            }
+            other => panic!("{module}: expected a reported error, got {other:?}"),
         }
-        other => panic!("expected a reported error, got {other:?}"),
+        // Reported errors keep the instance; it still works.
+        assert!(p.has_instance());
+        let out = echo(&mut p, &input);
+        assert_eq!(out.batches, input.batches);
     }
-    // Reported errors keep the instance; it still works.
-    assert!(p.has_instance());
-    let out = echo(&mut p, &input);
-    assert_eq!(out.batches, input.batches);
 }
 
 #[test]
 fn missing_config_is_a_reported_error() {
-    let mut p = Plugin::new(common::arrow_module());
-    let input = transport::study_example().expect("example");
-    match p.process("replace", &[], &input) {
-        Err(Error::GuestReported { message: Some(m) }) => assert!(m.contains("column"), "{m}"),
-        other => panic!("expected a reported error, got {other:?}"),
+    for (module, loaded) in common::arrow_modules() {
+        let mut p = Plugin::new(loaded);
+        let input = transport::study_example().expect("example");
+        match p.process("replace", &[], &input) {
+            Err(Error::GuestReported { message: Some(m) }) => {
+                assert!(m.contains("column"), "{module}: {m}")
+            }
+            other => panic!("{module}: expected a reported error, got {other:?}"),
+        }
     }
 }
 

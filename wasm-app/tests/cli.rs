@@ -219,3 +219,56 @@ fn inspect_reports_abi_support_and_hash() {
     assert!(out.contains("greeter (C):      yes"), "{out}");
     assert!(out.contains("Arrow processor:  no"), "{out}");
 }
+
+/// Components go through the same commands as core modules.
+#[test]
+fn components_run_through_the_same_commands() {
+    let greeter = module("wasm_component_greeter.wasm");
+    for abi in ["c", "rust"] {
+        let o = wasm_app(&["greet", "--module", &greeter, "--abi", abi, "Zoë"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o).trim_end(), "Hello World, Zoë!");
+    }
+
+    let golden = common::arrow_testing()
+        .join("integration-1.0.0-littleendian/generated_primitive.arrow_file");
+    let golden = golden.to_str().expect("utf8 path");
+    let o = wasm_app(&[
+        "process",
+        "--module",
+        &module("wasm_component_arrow.wasm"),
+        "--command",
+        "echo",
+        "--step",
+        &format!("{}:echo", module("wasm_module2.wasm")),
+        golden,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("+--"), "{}", stdout(&o));
+    let o = wasm_app(&[
+        "process",
+        "--module",
+        &module("wasm_component_arrow.wasm"),
+        "--command",
+        "frobnicate",
+        golden,
+    ]);
+    assert_clean_failure(&o, "unknown command 'frobnicate'");
+
+    let o = wasm_app(&["inspect", &greeter]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("kind:    component"), "{out}");
+    assert!(out.contains("greet: func(name: string) -> string"), "{out}");
+    assert!(out.contains("wasi:cli/environment"), "{out}");
+
+    let o = wasm_app(&[
+        "greet",
+        "--module",
+        &module("wasm_component_hostile.wasm"),
+        "--timeout",
+        "200ms",
+        "loop",
+    ]);
+    assert_clean_failure(&o, "module exceeded its time limit of 200ms");
+}

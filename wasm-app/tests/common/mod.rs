@@ -83,9 +83,58 @@ pub fn greeter_c() -> LoadedModule {
     .clone()
 }
 
-/// Every greeter guest, named: the Rust one and the C one.
+/// A guest built by `make guests`, compiled once per test binary per name.
+fn built(file: &'static str) -> LoadedModule {
+    static M: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, LoadedModule>>> =
+        OnceLock::new();
+    let mut map = M.get_or_init(Default::default).lock().expect("module map");
+    map.entry(file)
+        .or_insert_with(|| {
+            let path = modules_dir().join(file);
+            assert!(
+                path.is_file(),
+                "guest not built: run `make guests` (no {})",
+                path.display()
+            );
+            runtime()
+                .load(&path, Policy::default())
+                .unwrap_or_else(|e| panic!("load {file}: {e}"))
+        })
+        .clone()
+}
+
+/// `wasm_component_greeter.wasm`: the greeter as a component (WIT `greeter`).
+pub fn greeter_component() -> LoadedModule {
+    built("wasm_component_greeter.wasm")
+}
+
+/// `wasm_component_arrow.wasm`: the Arrow processor as a component (WIT
+/// `arrow-processor`).
+pub fn arrow_component() -> LoadedModule {
+    built("wasm_component_arrow.wasm")
+}
+
+/// `wasm_component_hostile.wasm`: a `greeter` component that misbehaves on
+/// request (see `wasm-component-hostile/src/lib.rs`).
+pub fn hostile_component_path() -> PathBuf {
+    modules_dir().join("wasm_component_hostile.wasm")
+}
+
+/// Every greeter guest, named: the Rust one, the C one and the component.
 pub fn greeter_modules() -> Vec<(&'static str, LoadedModule)> {
-    vec![("wasm_module1", greeter()), ("wasm_module_c", greeter_c())]
+    vec![
+        ("wasm_module1", greeter()),
+        ("wasm_module_c", greeter_c()),
+        ("wasm_component_greeter", greeter_component()),
+    ]
+}
+
+/// Every Arrow processor, named: the core module and the component.
+pub fn arrow_modules() -> Vec<(&'static str, LoadedModule)> {
+    vec![
+        ("wasm_module2", arrow_module()),
+        ("wasm_component_arrow", arrow_component()),
+    ]
 }
 
 /// `wasm_module2.wasm`, compiled once per test binary.
