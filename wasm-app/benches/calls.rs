@@ -36,6 +36,8 @@ fn plugin(rt: &Runtime, name: &str) -> Plugin {
 fn per_call(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
     let mut p = plugin(&rt, "wasm_module1.wasm");
+    // The same greeter behind the component model's canonical ABI.
+    let mut comp = plugin(&rt, "wasm_component_greeter.wasm");
     let mut g = c.benchmark_group("per_call");
     g.bench_function("answer", |b| b.iter(|| p.answer().expect("answer")));
     for size in [4usize, 1024, 64 * 1024] {
@@ -43,6 +45,9 @@ fn per_call(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::new("native_format", size), &name, |b, n| {
             b.iter(|| format!("Hello World, {}!", black_box(n)))
+        });
+        g.bench_with_input(BenchmarkId::new("greet_component", size), &name, |b, n| {
+            b.iter(|| comp.greet(StringAbi::Rust, n).expect("greet"))
         });
         g.bench_with_input(BenchmarkId::new("greet_c", size), &name, |b, n| {
             b.iter(|| p.greet(StringAbi::C, n).expect("greet"))
@@ -88,6 +93,7 @@ fn study_rows(n: usize) -> Table {
 fn arrow_round_trip(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
     let mut p = plugin(&rt, "wasm_module2.wasm");
+    let mut comp = plugin(&rt, "wasm_component_arrow.wasm");
     let mut g = c.benchmark_group("arrow_echo");
     g.sample_size(20);
     for rows in [1_000usize, 100_000, 1_000_000] {
@@ -99,6 +105,9 @@ fn arrow_round_trip(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("echo", rows), &t, |b, t| {
             b.iter(|| p.process("echo", &[], t).expect("echo"))
+        });
+        g.bench_with_input(BenchmarkId::new("echo_component", rows), &t, |b, t| {
+            b.iter(|| comp.process("echo", &[], t).expect("echo"))
         });
     }
     g.finish();
