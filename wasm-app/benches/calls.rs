@@ -154,5 +154,66 @@ fn pipeline_threads(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, per_call, arrow_round_trip, pipeline_threads);
+/// Group 2: what loading and instantiating cost, per strategy.
+fn loading(c: &mut Criterion) {
+    let path = modules().join("wasm_module1.wasm");
+    let cache = std::env::temp_dir().join(format!("wasm-app-bench-cache-{}", std::process::id()));
+    let plain = Runtime::new(EngineOptions::default()).expect("runtime");
+    let cached = Runtime::new(EngineOptions {
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    })
+    .expect("runtime");
+    cached
+        .load(&path, Policy::default())
+        .expect("warm the cache");
+    let mut g = c.benchmark_group("loading");
+    g.sample_size(10);
+    g.bench_function("compile", |b| {
+        b.iter(|| plain.load(&path, Policy::default()).expect("compile"))
+    });
+    g.bench_function("cache_hit", |b| {
+        b.iter(|| cached.load(&path, Policy::default()).expect("cache"))
+    });
+    // The study's approach: load and compile the file for every call.
+    g.bench_function("compile_per_call", |b| {
+        b.iter(|| {
+            let mut p = Plugin::new(plain.load(&path, Policy::default()).expect("load"));
+            p.greet(StringAbi::Rust, "Rust").expect("greet")
+        })
+    });
+    g.finish();
+
+    let module = plain.load(&path, Policy::default()).expect("load");
+    let mut policy = Policy::default();
+    policy.limits.max_instances = Some(4);
+    policy.limits.max_memory = 64 << 20;
+    let pooled_rt = Runtime::new(EngineOptions {
+        pool_instances: Some(4),
+        pool_max_memory: 64 << 20,
+        ..Default::default()
+    })
+    .expect("pooling runtime");
+    let pooled = pooled_rt.load(&path, policy).expect("load pooled");
+    let mut g = c.benchmark_group("instantiate");
+    g.bench_function("relink_each_time", |b| {
+        b.iter(|| module.instantiate_relinked().expect("instantiate"))
+    });
+    g.bench_function("instance_pre", |b| {
+        b.iter(|| module.instantiate().expect("instantiate"))
+    });
+    g.bench_function("instance_pre_pooling", |b| {
+        b.iter(|| pooled.instantiate().expect("instantiate"))
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(cache);
+}
+
+criterion_group!(
+    benches,
+    per_call,
+    loading,
+    arrow_round_trip,
+    pipeline_threads
+);
 criterion_main!(benches);

@@ -210,13 +210,7 @@ impl Runtime {
         }
         .map_err(|e| load_err(format!("{e:#}")))?;
 
-        let mut linker: Linker<HostState> = Linker::new(&self.engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
-            .map_err(anyhow::Error::from)
-            .context("cannot add WASI to the linker")?;
-        let pre = linker
-            .instantiate_pre(&module)
-            .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))?;
+        let pre = prepare_core(&self.engine, &module)?;
         Ok(self.loaded(name, hex_sha, cache, Pre::Core(pre), policy))
     }
 
@@ -321,6 +315,24 @@ impl LoadedModule {
     /// A fresh instance: new store, new WASI context, limits armed, reactor
     /// initialised (`_initialize`) if the module has one.
     pub fn instantiate(&self) -> Result<Guest> {
+        self.instantiate_with(None)
+    }
+
+    /// As [`LoadedModule::instantiate`], but resolving the imports again
+    /// instead of using the [`InstancePre`] made at load time: what an
+    /// embedder without `InstancePre` pays. For benchmarks; components use
+    /// their prepared instance either way.
+    pub fn instantiate_relinked(&self) -> Result<Guest> {
+        match &self.inner.pre {
+            Pre::Core(pre) => {
+                let relinked = prepare_core(&self.inner.engine, pre.module())?;
+                self.instantiate_with(Some(&relinked))
+            }
+            Pre::Component(_) => self.instantiate_with(None),
+        }
+    }
+
+    fn instantiate_with(&self, relinked: Option<&InstancePre<HostState>>) -> Result<Guest> {
         let limits = &self.inner.policy.limits;
         if let Some(max) = limits.max_instances {
             let prev = self.inner.live.fetch_add(1, Ordering::AcqRel);
@@ -334,6 +346,7 @@ impl LoadedModule {
         let slot = InstanceSlot(self.inner.clone());
         match &self.inner.pre {
             Pre::Core(pre) => {
+                let pre = relinked.unwrap_or(pre);
                 let state = HostState::new(&self.inner.policy).map_err(Error::Other)?;
                 let mut store = Store::new(&self.inner.engine, state);
                 store.limiter(|s| &mut s.limiter);
@@ -349,4 +362,15 @@ impl LoadedModule {
             }
         }
     }
+}
+
+/// Resolves a core module's imports against WASI preview 1, once.
+fn prepare_core(engine: &Engine, module: &Module) -> Result<InstancePre<HostState>> {
+    let mut linker: Linker<HostState> = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
+        .map_err(anyhow::Error::from)
+        .context("cannot add WASI to the linker")?;
+    linker
+        .instantiate_pre(module)
+        .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))
 }
