@@ -6,12 +6,10 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt64Array};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wasm_app::pipeline::{self, Options, Step};
-use wasm_app::transport::{self, Table};
+use wasm_app::transport;
 use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
 fn modules() -> PathBuf {
@@ -59,36 +57,6 @@ fn per_call(c: &mut Criterion) {
     g.finish();
 }
 
-/// Rows of the study's schema.
-fn study_rows(n: usize) -> Table {
-    let example = transport::study_example().expect("example");
-    let schema = example.schema.clone();
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(UInt64Array::from_iter_values(0..n as u64)),
-            Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| format!("document {i} talks about wasm and arrow")),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| format!("title {i}")),
-            )),
-            Arc::new(
-                TimestampSecondArray::from_iter_values((0..n as i64).map(|i| 1_641_038_400 + i))
-                    .with_timezone("+00:00"),
-            ),
-            Arc::new(Float64Array::from_iter_values(
-                (0..n).map(|i| i as f64 / 7.0),
-            )),
-        ],
-    )
-    .expect("batch");
-    Table {
-        schema,
-        batches: vec![batch],
-    }
-}
-
 /// Group 3: Arrow `echo` round trip against memcpy of the same IPC bytes.
 fn arrow_round_trip(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
@@ -97,7 +65,7 @@ fn arrow_round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("arrow_echo");
     g.sample_size(20);
     for rows in [1_000usize, 100_000, 1_000_000] {
-        let t = study_rows(rows);
+        let t = transport::study_rows(rows).expect("rows");
         let ipc = transport::encode_stream(&t.schema, &t.batches).expect("encode");
         g.throughput(Throughput::Bytes(ipc.len() as u64));
         g.bench_with_input(BenchmarkId::new("memcpy_ipc", rows), &ipc, |b, bytes| {
@@ -120,7 +88,7 @@ fn pipeline_threads(c: &mut Criterion) {
     let module = rt
         .load(&modules().join("wasm_module2.wasm"), Policy::default())
         .expect("load wasm_module2");
-    let input = study_rows(200_000);
+    let input = transport::study_rows(200_000).expect("rows");
     let step = Step {
         module,
         command: "tokenize".into(),

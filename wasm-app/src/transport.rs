@@ -5,7 +5,7 @@
 //! become one [`Buffer`] and every array of the result points into it.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, StructArray};
 use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::ipc::reader::{FileReader, StreamDecoder, StreamReader};
-use arrow::ipc::writer::{FileWriter, StreamWriter};
+use arrow::ipc::writer::StreamWriter;
 
 /// Arrow data: a schema and its batches.
 #[derive(Debug, Clone)]
@@ -157,34 +157,17 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> anyhow::Result<usize> {
 
 /// Writes `table` to `path` as an IPC file (`.arrow`) or stream (otherwise).
 pub fn write_ipc(path: &Path, table: &Table) -> anyhow::Result<()> {
-    let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let w = BufWriter::new(f);
-    let ctx = || format!("cannot write {}", path.display());
-    match IpcFormat::for_output(path) {
-        IpcFormat::File => {
-            let mut w = FileWriter::try_new(w, &table.schema).with_context(ctx)?;
-            for b in &table.batches {
-                w.write(b).with_context(ctx)?;
-            }
-            w.finish().with_context(ctx)?;
-            w.into_inner()
-                .with_context(ctx)?
-                .flush()
-                .with_context(ctx)?;
-        }
-        IpcFormat::Stream => {
-            let mut w = StreamWriter::try_new(w, &table.schema).with_context(ctx)?;
-            for b in &table.batches {
-                w.write(b).with_context(ctx)?;
-            }
-            w.finish().with_context(ctx)?;
-            w.into_inner()
-                .with_context(ctx)?
-                .flush()
-                .with_context(ctx)?;
-        }
+    let format = match IpcFormat::for_output(path) {
+        IpcFormat::File => crate::formats::Format::Arrow,
+        IpcFormat::Stream => crate::formats::Format::Arrows,
+    };
+    let mut sink = crate::formats::create(path, Some(format), &table.schema)?;
+    for b in &table.batches {
+        sink.write(b)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    sink.finish()
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Renders batches as a text table.
@@ -261,6 +244,35 @@ pub fn study_example() -> anyhow::Result<Table> {
             // 2022-01-01T12:00:00Z
             Arc::new(TimestampSecondArray::from(vec![1_641_038_400i64]).with_timezone("+00:00")),
             Arc::new(Float64Array::from(vec![1.123456f64])),
+        ],
+    )?;
+    Ok(Table {
+        schema,
+        batches: vec![batch],
+    })
+}
+
+/// `n` rows of the study's schema (for benchmarks and tests of scale).
+pub fn study_rows(n: usize) -> anyhow::Result<Table> {
+    use arrow::array::{Float64Array, TimestampSecondArray, UInt64Array};
+    let schema = study_example()?.schema;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(0..n as u64)),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("document {i} talks about wasm and arrow")),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("title {i}")),
+            )),
+            Arc::new(
+                TimestampSecondArray::from_iter_values((0..n as i64).map(|i| 1_641_038_400 + i))
+                    .with_timezone("+00:00"),
+            ),
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| i as f64 / 7.0),
+            )),
         ],
     )?;
     Ok(Table {
