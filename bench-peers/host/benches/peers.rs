@@ -18,10 +18,8 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampSecondArray, UInt64Array};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wasm_app::transport::{self, Table};
 use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
@@ -90,36 +88,6 @@ fn greet(c: &mut Criterion) {
     g.finish();
 }
 
-/// Rows of the study's schema (as in `wasm-app/benches/calls.rs`).
-fn study_rows(n: usize) -> Table {
-    let example = transport::study_example().expect("example");
-    let schema = example.schema.clone();
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(UInt64Array::from_iter_values(0..n as u64)),
-            Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| format!("document {i} talks about wasm and arrow")),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| format!("title {i}")),
-            )),
-            Arc::new(
-                TimestampSecondArray::from_iter_values((0..n as i64).map(|i| 1_641_038_400 + i))
-                    .with_timezone("+00:00"),
-            ),
-            Arc::new(Float64Array::from_iter_values(
-                (0..n).map(|i| i as f64 / 7.0),
-            )),
-        ],
-    )
-    .expect("batch");
-    Table {
-        schema,
-        batches: vec![batch],
-    }
-}
-
 /// The Extism side of the round trip: the same encode / decode as ours.
 fn extism_echo(x: &mut extism::Plugin, t: &Table) -> Option<Table> {
     let ipc = transport::encode_stream(&t.schema, &t.batches).expect("encode");
@@ -134,7 +102,7 @@ fn echo(c: &mut Criterion) {
     let mut g = c.benchmark_group("peers_echo");
     g.sample_size(20);
     for rows in [1_000usize, 100_000] {
-        let t = study_rows(rows);
+        let t = transport::study_rows(rows).expect("rows");
         let a = p.process("echo", &[], &t).expect("echo").expect("output");
         let b = extism_echo(&mut x, &t).expect("output");
         assert!(transport::same_data(&a, &t) && transport::same_data(&b, &t));
