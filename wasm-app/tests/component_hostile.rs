@@ -7,26 +7,14 @@
 
 mod common;
 
-use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use wasm_app::{DirGrant, EngineOptions, Error, Limit, LoadedModule, Plugin, Policy, Runtime};
 use wasm_app::{Limits, StringAbi};
 
-/// One runtime for the test binary, with fuel metering (policies without
-/// fuel still run unmetered).
-static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
-    Runtime::new(EngineOptions {
-        cache_dir: None,
-        fuel: true,
-        ..Default::default()
-    })
-    .expect("cannot build the wasm runtime")
-});
-
 fn load(policy: Policy) -> LoadedModule {
     let path = common::hostile_component_path();
-    let loaded = RUNTIME
+    let loaded = common::fuel_runtime()
         .load(&path, policy)
         .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()));
     assert!(loaded.is_component(), "{} is a component", path.display());
@@ -152,7 +140,7 @@ fn inspect_reports_a_greeter_component() {
     let bytes = std::fs::read(&path).expect("read");
     let report = wasm_app::inspect::inspect_component(
         component,
-        RUNTIME.engine(),
+        common::fuel_runtime().engine(),
         bytes.len(),
         loaded.sha256(),
     );

@@ -15,28 +15,15 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{LazyLock, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use wasm_app::policy::DEFAULT_MAX_MEMORY;
-use wasm_app::{
-    DirGrant, EngineOptions, Error, Limit, LoadedModule, Plugin, Policy, Runtime, StringAbi,
-};
+use wasm_app::{DirGrant, Error, Limit, LoadedModule, Plugin, Policy, StringAbi};
 
 // ---------------------------------------------------------------------------
 // Shared fixtures
 // ---------------------------------------------------------------------------
-
-/// One runtime for the whole test binary, with fuel metering so that fuel
-/// policies can be tested (policies without fuel must still run unmetered).
-static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
-    Runtime::new(EngineOptions {
-        cache_dir: None,
-        fuel: true,
-        ..Default::default()
-    })
-    .expect("cannot build the wasm runtime")
-});
 
 /// Most tests share the process; the leak check measures RSS and takes it
 /// alone.
@@ -55,7 +42,7 @@ fn good_module() -> &'static LoadedModule {
     static MODULE: OnceLock<LoadedModule> = OnceLock::new();
     MODULE.get_or_init(|| {
         let path = common::modules_dir().join("wasm_module1.wasm");
-        RUNTIME
+        common::fuel_runtime()
             .load(&path, Policy::default())
             .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
     })
@@ -67,7 +54,7 @@ fn hostile_path(file: &str) -> PathBuf {
 
 /// Loads a hostile module that is expected to load (its misbehaviour comes later).
 fn load(file: &str, policy: Policy) -> LoadedModule {
-    RUNTIME
+    common::fuel_runtime()
         .load(&hostile_path(file), policy)
         .unwrap_or_else(|e| panic!("hostile module {file} should load: {e}"))
 }
@@ -463,14 +450,14 @@ fn empty_and_random_files_fail_to_load() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let empty = dir.path().join("empty.wasm");
     std::fs::write(&empty, b"").expect("write empty.wasm");
-    match RUNTIME.load(&empty, Policy::default()) {
+    match common::fuel_runtime().load(&empty, Policy::default()) {
         Err(Error::Load { .. }) => {}
         Err(other) => panic!("empty file: expected Load, got {other:?}"),
         Ok(_) => panic!("empty file: expected Load, got a module"),
     }
     let random = dir.path().join("random.wasm");
     std::fs::write(&random, random_bytes(4096)).expect("write random.wasm");
-    match RUNTIME.load(&random, Policy::default()) {
+    match common::fuel_runtime().load(&random, Policy::default()) {
         Err(Error::Load { .. }) => {}
         Err(other) => panic!("random bytes: expected Load, got {other:?}"),
         Ok(_) => panic!("random bytes: expected Load, got a module"),
@@ -492,7 +479,7 @@ fn sha256_mismatch_is_denied_before_compiling() {
         sha256: Some("0".repeat(64)),
         ..Policy::default()
     };
-    match RUNTIME.load(&random, wrong.clone()) {
+    match common::fuel_runtime().load(&random, wrong.clone()) {
         Err(Error::PolicyDenied(m)) => assert!(m.contains("SHA-256"), "{m}"),
         Err(other) => panic!("expected PolicyDenied, got {other:?}"),
         Ok(_) => panic!("expected PolicyDenied, got a module"),
@@ -502,14 +489,14 @@ fn sha256_mismatch_is_denied_before_compiling() {
         sha256: Some(sha256_hex(&bytes)),
         ..Policy::default()
     };
-    match RUNTIME.load(&random, right) {
+    match common::fuel_runtime().load(&random, right) {
         Err(Error::Load { .. }) => {}
         Err(other) => panic!("expected Load once the hash matches, got {other:?}"),
         Ok(_) => panic!("expected Load once the hash matches, got a module"),
     }
     // A valid module with the wrong hash is denied too.
     let good = common::modules_dir().join("wasm_module1.wasm");
-    match RUNTIME.load(&good, wrong) {
+    match common::fuel_runtime().load(&good, wrong) {
         Err(Error::PolicyDenied(_)) => {}
         Err(other) => panic!("expected PolicyDenied, got {other:?}"),
         Ok(_) => panic!("expected PolicyDenied, got a module"),
@@ -520,7 +507,7 @@ fn sha256_mismatch_is_denied_before_compiling() {
 #[test]
 fn unknown_import_fails_at_load() {
     let _g = shared();
-    match RUNTIME.load(&hostile_path("import_missing.wat"), Policy::default()) {
+    match common::fuel_runtime().load(&hostile_path("import_missing.wat"), Policy::default()) {
         Err(Error::Instantiate(m)) => {
             assert!(m.contains("foo"), "message should name env::foo: {m}")
         }

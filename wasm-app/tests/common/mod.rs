@@ -55,6 +55,20 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
+/// One engine per test binary with fuel metering, so fuel policies can be
+/// tested (policies without fuel still run unmetered).
+pub fn fuel_runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        Runtime::new(EngineOptions {
+            cache_dir: None,
+            fuel: true,
+            ..Default::default()
+        })
+        .expect("cannot build the wasm runtime")
+    })
+}
+
 /// `wasm_module1.wasm`, compiled once per test binary.
 pub fn greeter() -> LoadedModule {
     static M: OnceLock<LoadedModule> = OnceLock::new();
