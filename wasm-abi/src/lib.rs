@@ -14,6 +14,12 @@
 //! | `wasm_memory_process_data_arrow` | `(meta_ptr, meta_len, data_ptr, data_len: i32) -> i32` | pointer to a [`Pair`] |
 //! | `wasm_last_error` (optional) | `() -> i32` | pointer to a [`Pair`] holding a UTF-8 message |
 //!
+//! Ownership: an area the host allocates is lent to the guest for one call.
+//! The host may keep it and write the next call's input into it instead of
+//! freeing it (it does so for the Arrow streams), so a guest must not keep
+//! pointers into its inputs once a call returns: copy what must outlive it.
+//! Areas the guest returns are the host's to free with `wasm_deallocate`.
+//!
 //! This crate is `no_std` unless the `guest` feature is on, so the host can use
 //! it without pulling in anything and a guest can use its registry.
 #![cfg_attr(not(feature = "guest"), no_std)]

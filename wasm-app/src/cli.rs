@@ -93,6 +93,27 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Measure the data path in one run, as ratios: Arrow `echo` against
+    /// memcpy, `tokenize` on 1 against N threads, and one C string per row
+    /// against one Arrow batch.
+    Bench {
+        /// Folder holding wasm_module1.wasm and wasm_module2.wasm
+        /// [default: $WASM_APP_MODULES or target/wasm-modules].
+        #[arg(long)]
+        modules: Option<PathBuf>,
+        /// Rows of the study's schema for `echo` and `tokenize`.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Threads for the parallel `tokenize` run [default: available cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed runs per figure (after one warm-up); the median is kept.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Row counts at which per-row C strings are compared with Arrow.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000,10000")]
+        crossover: Vec<usize>,
+    },
     /// Show a module's imports, exports, ABI support and WASI needs.
     Inspect {
         /// The module (.wasm or .wat).
@@ -228,9 +249,7 @@ impl Cli {
                     format,
                     batch_size,
                     options: pipeline::Options {
-                        threads: threads.unwrap_or_else(|| {
-                            std::thread::available_parallelism().map_or(1, |n| n.get())
-                        }),
+                        threads: threads.unwrap_or_else(default_threads),
                         ordered: !unordered,
                     },
                     quiet,
@@ -238,6 +257,13 @@ impl Cli {
                 let steps = build_steps(module, command, &steps, &config, &policy)?;
                 process(&steps, job)
             }
+            Command::Bench {
+                modules,
+                rows,
+                threads,
+                repeat,
+                crossover,
+            } => bench(modules, rows, threads, repeat, &crossover),
             Command::Inspect { file } => {
                 let bytes = std::fs::read(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
@@ -433,6 +459,11 @@ fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 /// Default folder of the built guests.
+/// Worker threads when not given: one per available core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn modules_dir(given: Option<PathBuf>) -> PathBuf {
     if let Some(d) = given {
         return d;
@@ -450,6 +481,65 @@ fn modules_dir(given: Option<PathBuf>) -> PathBuf {
         .and_then(|exe| Some(exe.parent()?.parent()?.join("wasm-modules")))
         .filter(|d| d.is_dir())
         .unwrap_or(local)
+}
+
+fn bench(
+    modules: Option<PathBuf>,
+    rows: usize,
+    threads: Option<usize>,
+    repeat: usize,
+    crossover: &[usize],
+) -> anyhow::Result<()> {
+    use wasm_app::bench as b;
+    if rows == 0 || repeat == 0 {
+        bail!("--rows and --repeat must be at least 1");
+    }
+    let dir = modules_dir(modules);
+    let m1 = dir.join("wasm_module1.wasm");
+    let m2 = dir.join("wasm_module2.wasm");
+    for m in [&m1, &m2] {
+        if !m.is_file() {
+            bail!(
+                "{} not found: build the guests with `make guests` or pass --modules DIR",
+                m.display()
+            );
+        }
+    }
+    let threads = threads.unwrap_or_else(default_threads).max(1);
+    let rt = Runtime::new(EngineOptions::default())?;
+    let greeter = rt.load(&m1, Policy::default())?;
+    let arrow = rt.load(&m2, Policy::default())?;
+    let ms = |d: std::time::Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    println!(
+        "wasm-app bench: study schema, median of {repeat} runs, {} cores",
+        default_threads()
+    );
+    let e = b::echo_vs_memcpy(&arrow, rows, repeat)?;
+    println!(
+        "echo {rows} rows ({}): memcpy {}, echo {} -> {:.2}x memcpy (goal: at most 3x)",
+        wasm_app::policy::format_size(e.ipc_bytes as u64),
+        ms(e.memcpy),
+        ms(e.echo),
+        e.ratio()
+    );
+    let t = b::tokenize_threads(&arrow, rows, threads, repeat)?;
+    println!(
+        "tokenize {rows} rows: 1 thread {}, {threads} threads {} -> {:.2}x (goal: at least 1.8x on 2 cores)",
+        ms(t.one),
+        ms(t.many),
+        t.speedup()
+    );
+    println!("rows\tper-row C strings\tArrow echo\tper-row / Arrow");
+    for r in b::rows_vs_batch(&greeter, &arrow, crossover, repeat)? {
+        println!(
+            "{}\t{}\t{}\t{:.2}",
+            r.rows,
+            ms(r.per_row),
+            ms(r.batch),
+            r.ratio()
+        );
+    }
+    Ok(())
 }
 
 fn demo(modules: Option<PathBuf>, name: &str, args: &PolicyArgs) -> anyhow::Result<()> {

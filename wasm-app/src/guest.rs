@@ -10,7 +10,7 @@ use crate::component::{missing_world, ComponentGuest, ComponentState};
 use crate::engine::{InstanceSlot, TICK};
 use crate::error::{Error, Limit, Result};
 use crate::host::{HostState, LimitHit};
-use crate::memory::{self, Frame};
+use crate::memory::{self, Frame, Lent};
 use crate::policy::Limits;
 
 /// An export looked up at instantiation: the typed function, or why not.
@@ -80,6 +80,15 @@ enum Kind {
 struct Core {
     store: Store<HostState>,
     exports: Exports,
+    /// Input areas kept across calls, by [`LentSlot`].
+    lent: [Option<Lent>; 2],
+}
+
+/// Which kept input area: the Arrow ABI's metadata or its data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LentSlot {
+    Meta = 0,
+    Data = 1,
 }
 
 impl Guest {
@@ -117,7 +126,11 @@ impl Guest {
                 .map_err(|e| classify(e, &limits, wasm_abi::INITIALIZE))?;
         }
         Ok(Guest {
-            kind: Kind::Core(Core { store, exports }),
+            kind: Kind::Core(Core {
+                store,
+                exports,
+                lent: [None; 2],
+            }),
             limits,
             poisoned: false,
             _slot: slot,
@@ -177,6 +190,7 @@ impl Guest {
                 exports: Exports {
                     memory: Some(m), ..
                 },
+                ..
             }) => m.data(store),
             _ => &[],
         }
@@ -212,6 +226,82 @@ impl Guest {
         memory::slice(data, ptr, len, "write target")?;
         data[ptr as usize..ptr as usize + bytes.len()].copy_from_slice(bytes);
         Ok(())
+    }
+
+    /// Copies `parts`, one after the other, to guest memory at `ptr`
+    /// (bounds-checked as a whole first).
+    pub(crate) fn write_parts(&mut self, ptr: u32, parts: &[&[u8]]) -> Result<()> {
+        let mem = self.require_memory()?;
+        let total = parts.iter().try_fold(0u32, |n, p| {
+            u32::try_from(p.len()).ok().and_then(|l| n.checked_add(l))
+        });
+        let total =
+            total.ok_or_else(|| Error::InvalidArgument("input larger than 4 GiB".into()))?;
+        let Kind::Core(core) = &mut self.kind else {
+            return Err(core_only());
+        };
+        let data = mem.data_mut(&mut core.store);
+        memory::slice(data, ptr, total, "write target")?;
+        let mut at = ptr as usize;
+        for part in parts {
+            data[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Ok(())
+    }
+
+    /// The kept input area of `slot`, with room for `len` bytes: the one
+    /// from an earlier call if it is large enough, else a new one (the old
+    /// one is freed first, so the guest can reuse its space).
+    pub(crate) fn lend(&mut self, slot: LentSlot, len: u32) -> Result<u32> {
+        let i = slot as usize;
+        let old = match &mut self.kind {
+            Kind::Core(c) => c.lent[i].take(),
+            Kind::Component(_) => return Err(core_only()),
+        };
+        if let Some(area) = old {
+            if area.cap >= len {
+                self.set_lent(i, Some(area));
+                return Ok(area.ptr);
+            }
+            let status = self.call_deallocate(area.ptr as i32)?;
+            if status != wasm_abi::DEALLOC_OK {
+                return Err(Error::Allocator(format!(
+                    "wasm_deallocate({:#x}) returned {status} for an area it handed out",
+                    area.ptr
+                )));
+            }
+        }
+        let mut cap = Lent::capacity_for(len);
+        let mut ptr = self.call_allocate(cap as i32)?;
+        if ptr == wasm_abi::ALLOC_FAILED && cap > len {
+            // The slack may be what does not fit under the memory limit.
+            cap = len;
+            ptr = self.call_allocate(cap as i32)?;
+        }
+        if ptr == wasm_abi::ALLOC_FAILED {
+            return Err(Error::Allocator(format!(
+                "wasm_allocate({cap}) returned 0 (out of memory?)"
+            )));
+        }
+        let area = Lent {
+            ptr: ptr as u32,
+            cap,
+        };
+        let others: Vec<(u32, u32)> = match &self.kind {
+            Kind::Core(c) => c.lent.iter().flatten().map(|l| (l.ptr, l.cap)).collect(),
+            Kind::Component(_) => Vec::new(),
+        };
+        // Kept even if the checks fail: the instance is then discarded.
+        self.set_lent(i, Some(area));
+        memory::check_allocated(self.memory_bytes(), area.ptr, cap, &others)?;
+        Ok(area.ptr)
+    }
+
+    fn set_lent(&mut self, i: usize, area: Option<Lent>) {
+        if let Kind::Core(c) = &mut self.kind {
+            c.lent[i] = area;
+        }
     }
 
     /// Resets the epoch deadline and fuel: each top-level operation gets the

@@ -13,6 +13,7 @@
 //!   streams), with host-side Arrow helpers in [`transport`].
 
 pub mod arrow_abi;
+pub mod bench;
 pub mod cache;
 pub mod component;
 pub mod engine;

@@ -6,7 +6,12 @@
 //! - C strings are searched for their NUL only up to a length cap;
 //! - every area the host allocates in a call is freed when the call's
 //!   [`Frame`] ends, on success and on error alike (after a trap the instance
-//!   is discarded instead, so nothing is called on it).
+//!   is discarded instead, so nothing is called on it);
+//! - except [`Lent`] areas: large inputs go into areas the host keeps per
+//!   instance and rewrites on every call (the ABI lends an input to the
+//!   guest for one call only), so a stream of batches costs no
+//!   allocate/free pair per batch. Every write into them is bounds-checked
+//!   again, since the guest may have changed anything in between.
 
 use wasm_abi::{Pair, ALLOC_FAILED, DEALLOC_OK};
 
@@ -64,6 +69,45 @@ pub fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| Error::BadString(format!("{what} is not UTF-8: {e}")))
 }
 
+/// Checks an area `wasm_allocate(len)` returned at `ptr` (not 0): it lies in
+/// guest memory and overlaps none of the `live` areas (ptr, len).
+pub(crate) fn check_allocated(mem: &[u8], ptr: u32, len: u32, live: &[(u32, u32)]) -> Result<()> {
+    slice(mem, ptr, len, "wasm_allocate result").map_err(|e| Error::Allocator(e.to_string()))?;
+    // Intervals in u64 (a 4 GiB memory ends at 2^32); empty areas count
+    // as one byte, since the guest still hands out a distinct pointer.
+    let span = |p: u32, l: u32| (p as u64, p as u64 + l.max(1) as u64);
+    let (a0, a1) = span(ptr, len);
+    if let Some((b0, b1)) = live
+        .iter()
+        .map(|&(p, l)| span(p, l))
+        .find(|&(b0, b1)| a0 < b1 && b0 < a1)
+    {
+        return Err(Error::Allocator(format!(
+            "wasm_allocate returned {a0:#x}..{a1:#x}, overlapping the live area {b0:#x}..{b1:#x}"
+        )));
+    }
+    Ok(())
+}
+
+/// An input area kept by the host across calls: `cap` bytes at `ptr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lent {
+    pub ptr: u32,
+    pub cap: u32,
+}
+
+impl Lent {
+    /// Room for `len` bytes with some slack, so that batches of varying size
+    /// do not reallocate on every new largest one: rounded up to 64 KiB
+    /// (a wasm page) above 64 KiB, to 64 bytes below.
+    pub fn capacity_for(len: u32) -> u32 {
+        let unit = if len > 1 << 16 { 1 << 16 } else { 64 };
+        len.checked_next_multiple_of(unit)
+            .filter(|c| *c <= i32::MAX as u32)
+            .unwrap_or(len)
+    }
+}
+
 /// The areas one host call allocates or receives in a guest, freed together.
 pub(crate) struct Frame<'g> {
     pub(crate) guest: &'g mut Guest,
@@ -99,27 +143,7 @@ impl<'g> Frame<'g> {
         let ptr = ptr as u32;
         // From here the area is the guest's to free, even if checks fail.
         self.owned.push(ptr);
-        slice(
-            self.guest.memory_bytes(),
-            ptr,
-            len32,
-            "wasm_allocate result",
-        )
-        .map_err(|e| Error::Allocator(e.to_string()))?;
-        // Intervals in u64 (a 4 GiB memory ends at 2^32); empty areas count
-        // as one byte, since the guest still hands out a distinct pointer.
-        let span = |p: u32, l: u32| (p as u64, p as u64 + l.max(1) as u64);
-        let (a0, a1) = span(ptr, len32);
-        if let Some((b0, b1)) = self
-            .inputs
-            .iter()
-            .map(|&(p, l)| span(p, l))
-            .find(|&(b0, b1)| a0 < b1 && b0 < a1)
-        {
-            return Err(Error::Allocator(format!(
-                "wasm_allocate returned {a0:#x}..{a1:#x}, overlapping the live area {b0:#x}..{b1:#x}"
-            )));
-        }
+        check_allocated(self.guest.memory_bytes(), ptr, len32, &self.inputs)?;
         self.inputs.push((ptr, len32));
         Ok(ptr)
     }

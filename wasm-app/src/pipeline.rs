@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use arrow::array::RecordBatch;
+use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
 
 use crate::engine::LoadedModule;
@@ -95,26 +96,37 @@ fn prepare(step: &Step) -> anyhow::Result<Prepared> {
     })
 }
 
-/// Runs `bytes` (an IPC stream) through `plugins[from..]`; empty output
-/// anywhere ends the chain with nothing.
+/// Runs an IPC stream, given as parts to concatenate, through
+/// `plugins[from..]`; empty output anywhere ends the chain with nothing.
 fn chain(
     plugins: &mut [Plugin],
     prepared: &[Prepared],
     from: usize,
-    mut bytes: Vec<u8>,
-) -> anyhow::Result<Vec<u8>> {
+    mut parts: Vec<Buffer>,
+) -> anyhow::Result<Buffer> {
     for (i, (p, m)) in plugins.iter_mut().zip(prepared).enumerate().skip(from) {
-        if bytes.is_empty() {
+        if parts.iter().all(|b| b.is_empty()) {
             break;
         }
-        bytes = p
-            .with_guest(|g| g.process_arrow_raw(&m.meta, &bytes))
+        let slices: Vec<&[u8]> = parts.iter().map(Buffer::as_slice).collect();
+        let out = p
+            .with_guest(|g| g.process_arrow_parts(&m.meta, &slices))
             .with_context(|| format!("step {} ({} `{}`)", i + 1, p.module().name(), m.command))?;
+        parts = vec![out];
     }
-    Ok(bytes)
+    Ok(match parts.len() {
+        1 => parts.swap_remove(0),
+        _ => Buffer::from(
+            parts
+                .iter()
+                .map(Buffer::as_slice)
+                .collect::<Vec<_>>()
+                .concat(),
+        ),
+    })
 }
 
-fn decode(bytes: Vec<u8>) -> anyhow::Result<(Option<SchemaRef>, Vec<RecordBatch>)> {
+fn decode(bytes: Buffer) -> anyhow::Result<(Option<SchemaRef>, Vec<RecordBatch>)> {
     match transport::decode_stream(bytes).context("a module returned an invalid Arrow stream")? {
         Some(Table { schema, batches }) => Ok((Some(schema), batches)),
         None => Ok((None, Vec::new())),
@@ -149,8 +161,8 @@ fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender
         let Ok(Work { seq, batch }) = work else { break };
         processed += 1;
         let mut run = || -> anyhow::Result<(u64, Option<SchemaRef>, Vec<RecordBatch>)> {
-            let data = transport::encode_stream(&batch.schema(), std::slice::from_ref(&batch))?;
-            let n = data.len() as u64;
+            let data = transport::encode_parts(&batch.schema(), std::slice::from_ref(&batch))?;
+            let n = data.iter().map(|b| b.len() as u64).sum();
             let out = chain(&mut plugins, &prepared, 0, data)?;
             let (schema, batches) = decode(out)?;
             Ok((n, schema, batches))
@@ -183,7 +195,7 @@ fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender
         let flushed = plugins[k]
             .with_guest(|g| g.process_arrow_raw(&prepared[k].flush, &[]))
             .with_context(|| format!("step {} flush", k + 1))
-            .and_then(|bytes| chain(&mut plugins, &prepared, k + 1, bytes))
+            .and_then(|bytes| chain(&mut plugins, &prepared, k + 1, vec![bytes]))
             .and_then(decode);
         let done = match flushed {
             Ok((schema, batches)) => Done {

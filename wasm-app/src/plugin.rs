@@ -85,9 +85,10 @@ impl Plugin {
         flush_config.retain(|(k, _)| k != "flush");
         flush_config.push(("flush".into(), "true".into()));
         let flush_meta = transport::encode_meta(command, &flush_config).map_err(Error::Other)?;
-        let data = transport::encode_stream(&input.schema, &input.batches).map_err(Error::Other)?;
+        let data = transport::encode_parts(&input.schema, &input.batches).map_err(Error::Other)?;
+        let data: Vec<&[u8]> = data.iter().map(|b| b.as_slice()).collect();
 
-        let out = self.with_guest(|g| g.process_arrow_raw(&meta, &data))?;
+        let out = self.with_guest(|g| g.process_arrow_parts(&meta, &data))?;
         let tail = self.with_guest(|g| g.process_arrow_raw(&flush_meta, &[]))?;
         let mut result = decode(out)?;
         if let Some(t) = decode(tail)? {
@@ -107,7 +108,7 @@ impl Plugin {
     }
 }
 
-fn decode(bytes: Vec<u8>) -> Result<Option<Table>> {
+fn decode(bytes: arrow::buffer::Buffer) -> Result<Option<Table>> {
     transport::decode_stream(bytes)
         .map_err(|e| Error::Other(e.context("the guest returned an invalid Arrow IPC stream")))
 }

@@ -1,8 +1,11 @@
 //! Arrow on the host side: the metadata stream, IPC encode/decode, and
 //! reading/writing Arrow files.
 //!
-//! Decoding guest output is zero-copy: the bytes copied out of guest memory
-//! become one [`Buffer`] and every array of the result points into it.
+//! Encoding for a guest is zero-copy ([`encode_parts`]): the stream is a list
+//! of parts (headers, padding and the batches' own buffers) that the host
+//! copies once, straight into guest memory. Decoding guest output is
+//! zero-copy too: the bytes copied out of guest memory become one aligned
+//! [`Buffer`] and every array of the result points into it.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -14,7 +17,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, StructArray};
 use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::ipc::reader::{FileReader, StreamDecoder, StreamReader};
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::writer::{StreamEncoder, StreamWriter};
 
 /// Arrow data: a schema and its batches.
 #[derive(Debug, Clone)]
@@ -70,13 +73,27 @@ pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Res
     w.into_inner().context("finishing IPC stream")
 }
 
+/// An IPC stream as the encoder's parts, in order: message headers, padding,
+/// and slices of the batches' own buffers (not copied, 64-byte aligned
+/// within the stream). Their concatenation is the stream [`encode_stream`]
+/// writes.
+pub fn encode_parts(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<Vec<Buffer>> {
+    let mut encoder = StreamEncoder::try_new(schema).context("starting IPC stream")?;
+    let mut parts = Vec::new();
+    for b in batches {
+        parts.extend(encoder.encode(b).context("encoding a batch")?);
+    }
+    parts.extend(encoder.finish().context("finishing IPC stream")?);
+    Ok(parts)
+}
+
 /// Decodes an IPC stream without copying its buffers; `None` for empty bytes
 /// (a guest with nothing to return).
-pub fn decode_stream(bytes: Vec<u8>) -> anyhow::Result<Option<Table>> {
-    if bytes.is_empty() {
+pub fn decode_stream(bytes: impl Into<Buffer>) -> anyhow::Result<Option<Table>> {
+    let mut buf: Buffer = bytes.into();
+    if buf.is_empty() {
         return Ok(None);
     }
-    let mut buf = Buffer::from(bytes);
     let mut decoder = StreamDecoder::new();
     let mut batches = Vec::new();
     while !buf.is_empty() {

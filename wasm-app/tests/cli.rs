@@ -272,3 +272,57 @@ fn components_run_through_the_same_commands() {
     ]);
     assert_clean_failure(&o, "module exceeded its time limit of 200ms");
 }
+
+/// `wasm-app bench` measures every figure on the real guests (echo checked
+/// for equality on the way) and prints one ratio per figure; the figures
+/// themselves are machine-dependent, so only their presence is checked.
+#[test]
+fn bench_prints_each_ratio() {
+    let dir = common::modules_dir().display().to_string();
+    let o = wasm_app(&[
+        "bench",
+        "--modules",
+        &dir,
+        "--rows",
+        "2000",
+        "--repeat",
+        "1",
+        "--threads",
+        "2",
+        "--crossover",
+        "1,50",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let ratio_of = |prefix: &str, marker: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no '{prefix}' line in: {out}"));
+        let (_, tail) = line
+            .split_once("-> ")
+            .unwrap_or_else(|| panic!("no ratio in: {line}"));
+        let value = tail.split(marker).next().unwrap_or_default();
+        value
+            .parse()
+            .unwrap_or_else(|e| panic!("'{value}' in '{line}': {e}"))
+    };
+    assert!(ratio_of("echo 2000 rows", "x memcpy") > 0.0, "{out}");
+    assert!(ratio_of("tokenize 2000 rows", "x (") > 0.0, "{out}");
+    let rows: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("rows\t"))
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap_or_default())
+        .collect();
+    assert_eq!(rows, ["1", "50"], "{out}");
+}
+
+#[test]
+fn bench_refuses_zero_rows_and_missing_modules() {
+    let dir = common::modules_dir().display().to_string();
+    let o = wasm_app(&["bench", "--modules", &dir, "--rows", "0"]);
+    assert_clean_failure(&o, "--rows");
+    let o = wasm_app(&["bench", "--modules", "/nonexistent/modules"]);
+    assert_clean_failure(&o, "make guests");
+}

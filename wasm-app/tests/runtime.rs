@@ -182,3 +182,33 @@ fn a_trap_carries_the_guests_panic_message() {
     }
     assert!(!p.has_instance(), "the trapped instance is discarded");
 }
+
+/// The host keeps its Arrow input areas per instance: a stream of batches
+/// costs one allocation per area, a smaller batch reuses the area, a larger
+/// one gets a new area once, and every call's bytes arrive.
+#[test]
+fn arrow_input_areas_are_reused_across_calls() {
+    let m = common::runtime()
+        .load(&data("count_allocations.wat"), Policy::default())
+        .expect("load count_allocations.wat");
+    let mut p = Plugin::new(m);
+    let mut call = |data: &[u8]| -> (u32, [u8; 4]) {
+        let out = p
+            .with_guest(|g| g.process_arrow_raw(b"meta", data))
+            .expect("process");
+        assert_eq!(out.len(), 8, "payload: count and first data bytes");
+        let count = u32::from_le_bytes([out[0], out[1], out[2], out[3]]);
+        (count, [out[4], out[5], out[6], out[7]])
+    };
+    let batch = |fill: u8, len: usize| vec![fill; len];
+    // Metadata and data: two areas.
+    assert_eq!(call(&batch(1, 1000)), (2, [1; 4]));
+    assert_eq!(call(&batch(2, 1000)), (2, [2; 4]));
+    assert_eq!(call(&batch(3, 10)), (2, [3; 4]));
+    // Larger than the kept area: one more allocation, then reuse again.
+    assert_eq!(call(&batch(4, 300_000)), (3, [4; 4]));
+    assert_eq!(call(&batch(5, 300_000)), (3, [5; 4]));
+    assert_eq!(call(&batch(6, 100)), (3, [6; 4]));
+    // No data: the data area is not touched, nothing is allocated.
+    assert_eq!(call(&[]), (3, [0; 4]));
+}

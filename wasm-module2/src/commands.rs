@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use arrow::array::{make_array, ArrayRef, MutableArrayData, UInt32Builder, UInt64Builder};
+use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -68,7 +69,7 @@ fn check_test_schema(schema: &Schema) -> Result<(), String> {
 }
 
 /// `test`: `id, content` with "2" appended to each non-null content.
-pub fn test(config: &Config, data: Option<&[u8]>) -> Result<Vec<u8>, String> {
+pub fn test(config: &Config, data: Option<&Buffer>) -> Result<Vec<u8>, String> {
     // Required by the study's protocol; the guest does not use the value.
     config.require("filename")?;
     let Some(mut input) = Input::data(data)? else {
@@ -105,7 +106,7 @@ pub fn test(config: &Config, data: Option<&[u8]>) -> Result<Vec<u8>, String> {
 }
 
 /// `echo`: the input stream re-encoded, schema and batches unchanged.
-pub fn echo(data: Option<&[u8]>) -> Result<Vec<u8>, String> {
+pub fn echo(data: Option<&Buffer>) -> Result<Vec<u8>, String> {
     let Some(mut input) = Input::data(data)? else {
         return Ok(Vec::new());
     };
@@ -118,7 +119,7 @@ pub fn echo(data: Option<&[u8]>) -> Result<Vec<u8>, String> {
 
 /// `replace`: the delta `row u64, value utf8` of rows whose `column` value
 /// changes under `value.replace(from, to)`; `row` counts across batches.
-pub fn replace(config: &Config, data: Option<&[u8]>) -> Result<Vec<u8>, String> {
+pub fn replace(config: &Config, data: Option<&Buffer>) -> Result<Vec<u8>, String> {
     let column = config.require("column")?;
     let from = config.require("from")?;
     let to = config.require("to")?;
@@ -161,7 +162,7 @@ pub fn replace(config: &Config, data: Option<&[u8]>) -> Result<Vec<u8>, String> 
 }
 
 /// `filter`: the input rows whose `column` value contains `term`.
-pub fn filter(config: &Config, data: Option<&[u8]>) -> Result<Vec<u8>, String> {
+pub fn filter(config: &Config, data: Option<&Buffer>) -> Result<Vec<u8>, String> {
     let column = config.require("column")?;
     let term = config.require("term")?;
     let Some(mut input) = Input::data(data)? else {
@@ -219,7 +220,7 @@ fn keep_rows(
 
 /// `tokenize`: `doc_id u64, position u32, token utf8` for each lowercased
 /// alphanumeric run of `column`, numbered from 0 within its row.
-pub fn tokenize(config: &Config, data: Option<&[u8]>) -> Result<Vec<u8>, String> {
+pub fn tokenize(config: &Config, data: Option<&Buffer>) -> Result<Vec<u8>, String> {
     let column = config.require("column")?;
     let id = config.get("id").unwrap_or("id");
     let Some(mut input) = Input::data(data)? else {

@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{ArrayRef, UInt64Array};
+use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 
@@ -34,9 +35,9 @@ fn totals() -> std::sync::MutexGuard<'static, Totals> {
 
 /// A data call: counts `data` (bytes = its IPC length) and returns an
 /// empty payload. `None` (no data) counts nothing.
-pub fn add(data: Option<&[u8]>) -> Result<Vec<u8>, String> {
+pub fn add(data: Option<&Buffer>) -> Result<Vec<u8>, String> {
     let mut call = Totals {
-        bytes: data.map_or(0, <[u8]>::len) as u64,
+        bytes: data.map_or(0, |d| d.len()) as u64,
         ..Totals::default()
     };
     if let Some(mut input) = Input::data(data)? {

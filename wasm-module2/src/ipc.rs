@@ -1,4 +1,14 @@
-//! Reading and writing Arrow IPC streams over byte slices.
+//! Reading and writing Arrow IPC streams in guest memory.
+//!
+//! Reading is zero-copy: a stream arrives as one [`Buffer`] (over the area
+//! the host wrote, see `lib.rs`) and every decoded array points into it.
+//! Buffers that are misaligned for their type (a stream written with less
+//! than 8-byte alignment, or lying at an odd address) are copied by arrow
+//! when the batch is built; the host's streams are 64-byte aligned in
+//! 64-byte aligned areas, so that does not happen on the normal path.
+//! Writing copies once: the encoder yields the stream as slices of the
+//! arrays' own buffers plus headers, which are concatenated into one
+//! exactly-sized `Vec` at the end.
 //!
 //! Every failure becomes a `String` prefixed with what was being read or
 //! written ("metadata stream: ...", "data stream: ...", "output stream: ..."),
@@ -13,13 +23,13 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::ipc::convert::try_fb_to_schema;
 use arrow::ipc::reader::read_record_batch;
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::writer::StreamEncoder;
 use arrow::ipc::{root_as_message, MessageHeader};
 use arrow::record_batch::RecordBatch;
 
 use crate::layout;
 
-/// An IPC stream being read batch by batch from borrowed bytes.
+/// An IPC stream being read batch by batch from a borrowed buffer.
 ///
 /// This is arrow's `StreamReader` done by hand over a slice, from arrow-ipc's
 /// public pieces (message verification, schema conversion, batch decoding).
@@ -35,6 +45,8 @@ use crate::layout;
 /// `Ok(None)` the stream ended at its end-of-stream marker or at the end of
 /// the bytes, with nothing after it.
 pub struct Input<'a> {
+    /// The whole stream; message bodies are zero-copy slices of it.
+    stream: &'a Buffer,
     rest: &'a [u8],
     schema: SchemaRef,
     dictionaries: HashMap<i64, ArrayRef>,
@@ -46,7 +58,8 @@ pub struct Input<'a> {
 /// own copy private).
 const CONTINUATION_MARKER: [u8; 4] = [0xff; 4];
 
-/// One framed message: its verified flatbuffer header and its body.
+/// One framed message: its verified flatbuffer header and its body (a
+/// slice of the stream's buffer).
 struct Frame<'a> {
     message: arrow::ipc::Message<'a>,
     body: Buffer,
@@ -54,10 +67,10 @@ struct Frame<'a> {
 
 impl<'a> Input<'a> {
     /// Opens a stream: reads and decodes its schema message.
-    pub fn open(bytes: &'a [u8], what: &'static str) -> Result<Self, String> {
-        let mut rest = bytes;
+    pub fn open(stream: &'a Buffer, what: &'static str) -> Result<Self, String> {
+        let mut rest = stream.as_slice();
         let error = |e: String| format!("{what}: {e}");
-        let frame = next_frame(&mut rest)
+        let frame = next_frame(stream, &mut rest)
             .map_err(error)?
             .ok_or_else(|| error("empty stream, expected a schema message".to_string()))?;
         let schema = frame
@@ -73,6 +86,7 @@ impl<'a> Input<'a> {
         let fields: Vec<&Field> = schema.fields().iter().map(|f| f.as_ref()).collect();
         layout::check_schema(&fields).map_err(error)?;
         Ok(Input {
+            stream,
             rest,
             schema: Arc::new(schema),
             dictionaries: HashMap::new(),
@@ -81,7 +95,7 @@ impl<'a> Input<'a> {
     }
 
     /// Opens the data stream of a call, `None` if the call has no data.
-    pub fn data(bytes: Option<&'a [u8]>) -> Result<Option<Self>, String> {
+    pub fn data(bytes: Option<&'a Buffer>) -> Result<Option<Self>, String> {
         bytes.map(|b| Self::open(b, "data stream")).transpose()
     }
 
@@ -98,7 +112,7 @@ impl<'a> Input<'a> {
 
     fn next_batch_inner(&mut self) -> Result<Option<RecordBatch>, String> {
         loop {
-            let Some(frame) = next_frame(&mut self.rest)? else {
+            let Some(frame) = next_frame(self.stream, &mut self.rest)? else {
                 // Bytes after the end-of-stream marker would be silently
                 // dropped data (e.g. two streams concatenated): refuse them.
                 return match self.rest.len() {
@@ -184,12 +198,13 @@ impl<'a> Input<'a> {
     }
 }
 
-/// Reads the next message frame from `rest` and advances past it; `None`
-/// at the end-of-stream marker or at the end of the bytes.
+/// Reads the next message frame from `rest` (the unread tail of `stream`)
+/// and advances past it; `None` at the end-of-stream marker or at the end
+/// of the bytes.
 ///
 /// Frames are `[0xFFFFFFFF] len:i32le flatbuffer[len] body[bodyLength]`; the
 /// continuation marker is optional (the pre-1.0 format has none).
-fn next_frame<'a>(rest: &mut &'a [u8]) -> Result<Option<Frame<'a>>, String> {
+fn next_frame<'a>(stream: &Buffer, rest: &mut &'a [u8]) -> Result<Option<Frame<'a>>, String> {
     if rest.is_empty() {
         return Ok(None);
     }
@@ -207,8 +222,11 @@ fn next_frame<'a>(rest: &mut &'a [u8]) -> Result<Option<Frame<'a>>, String> {
     let message = root_as_message(header).map_err(|e| format!("invalid message header: {e}"))?;
     let body_len = usize::try_from(message.bodyLength())
         .map_err(|_| format!("invalid message body length {}", message.bodyLength()))?;
-    // Copied into an arrow buffer: arrays need aligned memory they own.
-    let body = Buffer::from(take(rest, body_len, "message body")?);
+    let body = take(rest, body_len, "message body")?;
+    // `body` lies inside `stream` (`rest` is always a tail of it), so the
+    // offset is in range and the slice shares the stream's memory.
+    let offset = body.as_ptr() as usize - stream.as_ptr() as usize;
+    let body = stream.slice_with_length(offset, body_len);
     Ok(Some(Frame { message, body }))
 }
 
@@ -241,27 +259,52 @@ fn append(a: &ArrayRef, b: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     Ok(make_array(out.freeze()))
 }
 
-/// An IPC stream being written to memory.
+/// An IPC stream being written (64-byte aligned, arrow's default).
+///
+/// Encoded messages are kept as the encoder's parts (headers, padding and
+/// zero-copy slices of the batches' buffers) until [`Output::finish`] copies
+/// them once into a `Vec` of the exact total size: no growth, no second copy.
 pub struct Output {
-    writer: StreamWriter<Vec<u8>>,
+    encoder: StreamEncoder,
+    parts: Vec<Buffer>,
+    len: usize,
 }
 
 impl Output {
-    /// Starts a stream with `schema` (writes the schema message).
+    /// Starts a stream with `schema`.
     pub fn new(schema: &Schema) -> Result<Self, String> {
-        let writer = StreamWriter::try_new(Vec::new(), schema).map_err(output_error)?;
-        Ok(Output { writer })
+        let encoder = StreamEncoder::try_new(schema).map_err(output_error)?;
+        Ok(Output {
+            encoder,
+            parts: Vec::new(),
+            len: 0,
+        })
     }
 
     /// Appends a batch; its schema must be the stream's.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
-        self.writer.write(batch).map_err(output_error)
+        let parts = self.encoder.encode(batch).map_err(output_error)?;
+        self.len += parts.iter().map(|p| p.len()).sum::<usize>();
+        self.parts.extend(parts);
+        Ok(())
     }
 
-    /// Writes the end-of-stream marker and returns the stream's bytes.
-    pub fn finish(mut self) -> Result<Vec<u8>, String> {
-        self.writer.finish().map_err(output_error)?;
-        self.writer.into_inner().map_err(output_error)
+    /// Ends the stream and returns its bytes.
+    pub fn finish(self) -> Result<Vec<u8>, String> {
+        let Output {
+            encoder,
+            parts,
+            len,
+        } = self;
+        let tail = encoder.finish().map_err(output_error)?;
+        let len = len + tail.iter().map(|p| p.len()).sum::<usize>();
+        let mut out = Vec::new();
+        out.try_reserve_exact(len)
+            .map_err(|_| format!("output stream: no memory for {len} bytes"))?;
+        for part in parts.iter().chain(&tail) {
+            out.extend_from_slice(part);
+        }
+        Ok(out)
     }
 }
 
@@ -276,6 +319,7 @@ pub(crate) mod tests {
     use arrow::array::{DictionaryArray, Int32Array, ListArray, StringArray, StructArray};
     use arrow::datatypes::{Int8Type, UInt16Type};
     use arrow::ipc::reader::StreamReader;
+    use arrow::ipc::writer::StreamWriter;
     use arrow::ipc::writer::{DictionaryHandling, IpcWriteOptions};
     use arrow::ipc::MetadataVersion;
 
@@ -510,7 +554,8 @@ pub(crate) mod tests {
     }
 
     fn ours(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-        let mut input = Input::open(bytes, "test")?;
+        let stream = Buffer::from(bytes);
+        let mut input = Input::open(&stream, "test")?;
         let mut out = Vec::new();
         while let Some(b) = input.next_batch()? {
             out.push(b);
@@ -569,9 +614,10 @@ pub(crate) mod tests {
         let delta = IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta);
         let bytes = write(&schema, &batches, delta);
         // The second top-level dictionary message must carry isDelta.
-        let mut rest = &bytes[..];
+        let stream = Buffer::from(&bytes[..]);
+        let mut rest = stream.as_slice();
         let mut deltas = 0;
-        while let Some(frame) = next_frame(&mut rest).unwrap() {
+        while let Some(frame) = next_frame(&stream, &mut rest).unwrap() {
             if let Some(d) = frame.message.header_as_dictionary_batch() {
                 deltas += usize::from(d.isDelta());
             }

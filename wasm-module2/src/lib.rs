@@ -24,7 +24,11 @@ mod layout;
 mod meta;
 
 #[cfg(feature = "core-abi")]
-use std::sync::Once;
+use std::ptr::NonNull;
+#[cfg(feature = "core-abi")]
+use std::sync::{Arc, Once};
+
+pub use arrow::buffer::Buffer;
 
 #[cfg(feature = "core-abi")]
 use wasm_abi::guest;
@@ -75,23 +79,51 @@ fn process(meta_ptr: i32, meta_len: i32, data_ptr: i32, data_len: i32) -> Result
     let meta = unsafe { guest::input(meta_ptr, meta_len) }
         .ok_or("metadata (ptr,len) is not inside a live area")?;
     // With no data the pointer may be anything (often 0): do not look it up.
-    let data: &[u8] = if data_len == 0 {
-        &[]
-    } else {
-        // SAFETY: as above.
-        unsafe { guest::input(data_ptr, data_len) }
-            .ok_or("data (ptr,len) is not inside a live area")?
+    if data_len == 0 {
+        return process_buffer(meta, None);
+    }
+    // SAFETY: as above.
+    let data = unsafe { guest::input(data_ptr, data_len) }
+        .ok_or("data (ptr,len) is not inside a live area")?;
+    // The data is decoded where the host wrote it: an arrow buffer over the
+    // area, with `lease` as its owner. The host may reuse the area for its
+    // next call (the ABI lends inputs for one call), so no view of it may
+    // outlive this one; the count below checks that every view was dropped.
+    let lease = Arc::new(Lease);
+    // SAFETY: `data` is valid for reads and unchanged until this call
+    // returns; every buffer made from it is dropped before then (checked).
+    let stream = unsafe {
+        Buffer::from_custom_allocation(
+            NonNull::from(data).cast::<u8>(),
+            data.len(),
+            Arc::clone(&lease) as Arc<dyn arrow::alloc::Allocation>,
+        )
     };
-    process_bytes(meta, data)
+    let result = process_buffer(meta, Some(stream));
+    if Arc::strong_count(&lease) != 1 {
+        return Err("internal error: a view of the input area outlived the call".to_string());
+    }
+    result
 }
 
-/// The whole processor as a plain function: `meta` and `data` are IPC stream
-/// bytes (an empty `data` means "no data"), the result is the output IPC
-/// stream (possibly empty) or the error message. The core export above and
-/// the component guest (`wasm-component-arrow`) both call this.
+/// Owner of the arrow buffers over a lent input area (see `process`).
+#[cfg(feature = "core-abi")]
+struct Lease;
+
+/// The whole processor over byte slices: `meta` and `data` are IPC stream
+/// bytes (an empty `data` means "no data"). `data` is copied into an arrow
+/// buffer first; [`process_buffer`] avoids that copy.
 pub fn process_bytes(meta: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+    process_buffer(meta, (!data.is_empty()).then(|| Buffer::from(data)))
+}
+
+/// The whole processor: `meta` is the metadata IPC stream, `data` the data
+/// IPC stream (`None`: no data), decoded in place; the result is the output
+/// IPC stream (possibly empty) or the error message. The core export above
+/// and the component guest (`wasm-component-arrow`) both call this.
+pub fn process_buffer(meta: &[u8], data: Option<Buffer>) -> Result<Vec<u8>, String> {
     let request = meta::parse(meta)?;
-    let data = (!data.is_empty()).then_some(data);
+    let data = data.as_ref().filter(|d| !d.is_empty());
     if request.flush {
         if let Some(d) = data {
             return Err(format!(

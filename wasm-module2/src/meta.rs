@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::{Array, AsArray};
+use arrow::buffer::Buffer;
 use arrow::record_batch::RecordBatch;
 use wasm_abi::meta::{COMMAND, CONFIG};
 
@@ -119,7 +120,9 @@ pub fn parse(bytes: &[u8]) -> Result<Request, String> {
 
 /// Reads the whole stream and returns the batch holding its only row.
 fn single_row(bytes: &[u8]) -> Result<(RecordBatch, usize), String> {
-    let mut input = Input::open(bytes, "metadata stream")?;
+    // A few hundred bytes: copied, so that the host's area is not borrowed.
+    let stream = Buffer::from(bytes);
+    let mut input = Input::open(&stream, "metadata stream")?;
     let mut found = None;
     let mut rows = 0usize;
     while let Some(batch) = input.next_batch()? {
