@@ -7,9 +7,11 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wasm_app::pipeline::{self, Options, Step};
-use wasm_app::transport;
+use criterion::{
+    criterion_group, criterion_main, AxisScale, BenchmarkId, Criterion, PlotConfiguration,
+    Throughput,
+};
+use wasm_app::{bench, transport};
 use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
 fn modules() -> PathBuf {
@@ -37,6 +39,7 @@ fn per_call(c: &mut Criterion) {
     // The same greeter behind the component model's canonical ABI.
     let mut comp = plugin(&rt, "wasm_component_greeter.wasm");
     let mut g = c.benchmark_group("per_call");
+    g.plot_config(PlotConfiguration::default().summary_scale(AxisScale::Logarithmic));
     g.bench_function("answer", |b| b.iter(|| p.answer().expect("answer")));
     for size in [4usize, 1024, 64 * 1024] {
         let name = "x".repeat(size);
@@ -57,14 +60,19 @@ fn per_call(c: &mut Criterion) {
     g.finish();
 }
 
-/// Group 3: Arrow `echo` round trip against memcpy of the same IPC bytes.
+/// Group 3: Arrow `echo` round trip against memcpy of the same IPC bytes,
+/// and against the naive alternative: one C string per row through the C
+/// ABI greeter (see `wasm_app::bench::rows_as_c_strings`). From 1 row up, so
+/// that the crossover between the two shows.
 fn arrow_round_trip(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
     let mut p = plugin(&rt, "wasm_module2.wasm");
     let mut comp = plugin(&rt, "wasm_component_arrow.wasm");
+    let mut greeter = plugin(&rt, "wasm_module1.wasm");
     let mut g = c.benchmark_group("arrow_echo");
-    g.sample_size(20);
-    for rows in [1_000usize, 100_000, 1_000_000] {
+    g.sample_size(10);
+    g.plot_config(PlotConfiguration::default().summary_scale(AxisScale::Logarithmic));
+    for rows in [1usize, 10, 100, 1_000, 100_000, 1_000_000] {
         let t = transport::study_rows(rows).expect("rows");
         let ipc = transport::encode_stream(&t.schema, &t.batches).expect("encode");
         g.throughput(Throughput::Bytes(ipc.len() as u64));
@@ -76,6 +84,9 @@ fn arrow_round_trip(c: &mut Criterion) {
         });
         g.bench_with_input(BenchmarkId::new("echo_component", rows), &t, |b, t| {
             b.iter(|| comp.process("echo", &[], t).expect("echo"))
+        });
+        g.bench_with_input(BenchmarkId::new("c_string_per_row", rows), &t, |b, t| {
+            b.iter(|| bench::rows_as_c_strings(&mut greeter, t).expect("rows"))
         });
     }
     g.finish();
@@ -89,11 +100,6 @@ fn pipeline_threads(c: &mut Criterion) {
         .load(&modules().join("wasm_module2.wasm"), Policy::default())
         .expect("load wasm_module2");
     let input = transport::study_rows(200_000).expect("rows");
-    let step = Step {
-        module,
-        command: "tokenize".into(),
-        config: vec![("column".into(), "content".into())],
-    };
     let mut g = c.benchmark_group("tokenize_threads");
     g.sample_size(10);
     g.throughput(Throughput::Elements(input.num_rows() as u64));
@@ -102,20 +108,7 @@ fn pipeline_threads(c: &mut Criterion) {
             BenchmarkId::from_parameter(threads),
             &threads,
             |b, &threads| {
-                b.iter(|| {
-                    pipeline::run(
-                        std::slice::from_ref(&step),
-                        Options {
-                            threads,
-                            ordered: true,
-                        },
-                        10_000,
-                        input.batches.clone().into_iter().map(Ok),
-                        |_, _| Ok(()),
-                        |_| {},
-                    )
-                    .expect("tokenize")
-                })
+                b.iter(|| bench::tokenize(&module, &input, threads, 10_000).expect("tokenize"))
             },
         );
     }

@@ -134,7 +134,7 @@ pub fn tokenize_threads(
     repeat: usize,
 ) -> anyhow::Result<ThreadSpeedup> {
     let input = transport::study_rows(rows)?;
-    let batch_size = (rows / (8 * threads.max(1))).clamp(1, pipeline::DEFAULT_BATCH_SIZE);
+    let batch_size = pipeline::DEFAULT_BATCH_SIZE;
     let one = median_time(repeat, || tokenize(module, &input, 1, batch_size).map(drop))?;
     let many = median_time(repeat, || {
         tokenize(module, &input, threads, batch_size).map(drop)

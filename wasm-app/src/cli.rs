@@ -509,15 +509,19 @@ fn bench(
     let rt = Runtime::new(EngineOptions::default())?;
     let greeter = rt.load(&m1, Policy::default())?;
     let arrow = rt.load(&m2, Policy::default())?;
-    let ms = |d: std::time::Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    let ms = |d: std::time::Duration| match d.as_secs_f64() {
+        s if s >= 1.0 => format!("{s:.2} s"),
+        s if s >= 1e-3 => format!("{:.2} ms", s * 1e3),
+        s => format!("{:.1} µs", s * 1e6),
+    };
     println!(
         "wasm-app bench: study schema, median of {repeat} runs, {} cores",
         default_threads()
     );
     let e = b::echo_vs_memcpy(&arrow, rows, repeat)?;
     println!(
-        "echo {rows} rows ({}): memcpy {}, echo {} -> {:.2}x memcpy (goal: at most 3x)",
-        wasm_app::policy::format_size(e.ipc_bytes as u64),
+        "echo {rows} rows ({:.1} MiB of IPC): memcpy {}, echo {} -> {:.2}x memcpy (goal: at most 3x)",
+        e.ipc_bytes as f64 / (1 << 20) as f64,
         ms(e.memcpy),
         ms(e.echo),
         e.ratio()

@@ -12,6 +12,7 @@ use crate::error::{Error, Limit, Result};
 use crate::host::{HostState, LimitHit};
 use crate::memory::{self, Frame, Lent};
 use crate::policy::Limits;
+use crate::pool::BufferPool;
 
 /// An export looked up at instantiation: the typed function, or why not.
 type Export<P, R> = std::result::Result<TypedFunc<P, R>, ExportError>;
@@ -63,6 +64,8 @@ pub struct Guest {
     kind: Kind,
     limits: Limits,
     poisoned: bool,
+    /// Host allocations reused for the results copied out of this instance.
+    results: BufferPool,
     _slot: InstanceSlot,
 }
 
@@ -133,6 +136,7 @@ impl Guest {
             }),
             limits,
             poisoned: false,
+            results: BufferPool::default(),
             _slot: slot,
         })
     }
@@ -151,6 +155,7 @@ impl Guest {
             kind: Kind::Component(guest),
             limits,
             poisoned: false,
+            results: BufferPool::default(),
             _slot: slot,
         })
     }
@@ -226,6 +231,14 @@ impl Guest {
         memory::slice(data, ptr, len, "write target")?;
         data[ptr as usize..ptr as usize + bytes.len()].copy_from_slice(bytes);
         Ok(())
+    }
+
+    /// Copies `len` bytes at `ptr` out of guest memory (bounds-checked) into
+    /// a 64-byte aligned host buffer, reusing an earlier result's allocation
+    /// once nothing views it any more.
+    pub(crate) fn copy_out(&self, ptr: u32, len: u32, what: &str) -> Result<arrow::buffer::Buffer> {
+        let bytes = memory::slice(self.memory_bytes(), ptr, len, what)?;
+        Ok(self.results.copy(bytes))
     }
 
     /// Copies `parts`, one after the other, to guest memory at `ptr`

@@ -27,6 +27,7 @@ pub mod memory;
 pub mod pipeline;
 pub mod plugin;
 pub mod policy;
+pub mod pool;
 pub mod transport;
 
 pub use engine::{EngineOptions, LoadedModule, Runtime};

@@ -312,6 +312,8 @@ fn render(
         }
     }
 
+    charts(&mut r, root)?;
+
     writeln!(r)?;
     writeln!(r, "## Sizes")?;
     writeln!(r)?;
@@ -344,6 +346,48 @@ fn render(
     writeln!(r, "|---|---|---|")?;
     goals(&mut r, groups, sizes)?;
     Ok(r)
+}
+
+/// Criterion's summary charts (time by parameter, one line per function,
+/// log scale), copied next to the report as `bench/<group>.svg`.
+const CHARTS: [(&str, &str); 2] = [
+    ("per_call", "Per-call cost by ABI and name size (bytes)"),
+    (
+        "arrow_echo",
+        "Round trip by rows: memcpy of the IPC bytes, Arrow echo (core module, component), one C string per row",
+    ),
+];
+
+fn charts(r: &mut String, root: &Path) -> Result<()> {
+    let mut found = Vec::new();
+    for (group, title) in CHARTS {
+        let svg = root.join(format!("target/criterion/{group}/report/lines.svg"));
+        if svg.is_file() {
+            let dest = root.join(format!("bench/{group}.svg"));
+            fs::create_dir_all(root.join("bench"))?;
+            fs::copy(&svg, &dest).with_context(|| format!("copying {}", svg.display()))?;
+            found.push((group, title));
+        }
+    }
+    writeln!(r)?;
+    writeln!(r, "## Charts")?;
+    writeln!(r)?;
+    if found.is_empty() {
+        writeln!(r, "No charts: criterion's SVG reports were not found.")?;
+        return Ok(());
+    }
+    writeln!(
+        r,
+        "Criterion's own summary charts (median time per iteration against the \
+         parameter, log scales), copied from `target/criterion/<group>/report/lines.svg`."
+    )?;
+    for (group, title) in found {
+        writeln!(r)?;
+        writeln!(r, "**{title}** (`{group}`)")?;
+        writeln!(r)?;
+        writeln!(r, "![{group}]({group}.svg)")?;
+    }
+    Ok(())
 }
 
 /// `name version` of the runtimes in a Cargo.lock.
@@ -429,6 +473,60 @@ fn goals(
             yes(o.median < x.median)
         )?,
         None => writeln!(r, "| our Arrow echo faster than Extism's | not measured | — |")?,
+    }
+    // Arrow echo at most 3x memcpy of the same IPC bytes, at 1 M rows.
+    let echo = groups.get("arrow_echo").and_then(|(_, b)| {
+        Some((
+            find(b, "echo", "1000000")?,
+            find(b, "memcpy_ipc", "1000000")?,
+        ))
+    });
+    match echo {
+        Some((e, m)) => writeln!(
+            r,
+            "| Arrow echo ≤ 3× memcpy of the IPC bytes (1 M rows) | {} vs {} ({:.2}×) | {} |",
+            time(e.median),
+            time(m.median),
+            e.median / m.median,
+            yes(e.median <= 3.0 * m.median)
+        )?,
+        None => writeln!(r, "| Arrow echo ≤ 3× memcpy (1 M rows) | not measured | — |")?,
+    }
+    // Where one Arrow batch overtakes one C string per row.
+    if let Some((_, b)) = groups.get("arrow_echo") {
+        let mut params: Vec<&str> = b.iter().map(|x| x.param.as_str()).collect();
+        params.sort_by_key(|p| param_key(p));
+        params.dedup();
+        let parts: Vec<String> = params
+            .iter()
+            .filter_map(|p| {
+                let e = find(b, "echo", p)?;
+                let c = find(b, "c_string_per_row", p)?;
+                Some(format!("{p}: {:.2}×", c.median / e.median))
+            })
+            .collect();
+        if !parts.is_empty() {
+            writeln!(
+                r,
+                "| (crossover) per-row C strings over one Arrow echo, by rows | {} | — |",
+                parts.join("; ")
+            )?;
+        }
+    }
+    // tokenize: 2 threads at least 1.8x faster than 1.
+    let threads = groups
+        .get("tokenize_threads")
+        .and_then(|(_, b)| Some((find(b, "", "1")?, find(b, "", "2")?)));
+    match threads {
+        Some((one, two)) => writeln!(
+            r,
+            "| `tokenize` on 2 threads ≥ 1.8× one thread's throughput | {} vs {} ({:.2}×) | {} |",
+            time(one.median),
+            time(two.median),
+            one.median / two.median,
+            yes(one.median >= 1.8 * two.median)
+        )?,
+        None => writeln!(r, "| `tokenize` 2 threads ≥ 1.8× | not measured | — |")?,
     }
     let size_goals: [(&str, &str, u64, &str); 3] = [
         (
