@@ -11,7 +11,7 @@ use criterion::{
     criterion_group, criterion_main, AxisScale, BenchmarkId, Criterion, PlotConfiguration,
     Throughput,
 };
-use wasm_app::{bench, transport};
+use wasm_app::{bench, pipeline, transport};
 use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
 fn modules() -> PathBuf {
@@ -99,7 +99,9 @@ fn pipeline_threads(c: &mut Criterion) {
     let module = rt
         .load(&modules().join("wasm_module2.wasm"), Policy::default())
         .expect("load wasm_module2");
-    let input = transport::study_rows(200_000).expect("rows");
+    // Enough batches (61 of the default 8192 rows) that the two workers
+    // stay busy to the end.
+    let input = transport::study_rows(500_000).expect("rows");
     let mut g = c.benchmark_group("tokenize_threads");
     g.sample_size(10);
     g.throughput(Throughput::Elements(input.num_rows() as u64));
@@ -108,7 +110,10 @@ fn pipeline_threads(c: &mut Criterion) {
             BenchmarkId::from_parameter(threads),
             &threads,
             |b, &threads| {
-                b.iter(|| bench::tokenize(&module, &input, threads, 10_000).expect("tokenize"))
+                b.iter(|| {
+                    bench::tokenize(&module, &input, threads, pipeline::DEFAULT_BATCH_SIZE)
+                        .expect("tokenize")
+                })
             },
         );
     }

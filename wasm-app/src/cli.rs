@@ -494,17 +494,7 @@ fn bench(
     if rows == 0 || repeat == 0 {
         bail!("--rows and --repeat must be at least 1");
     }
-    let dir = modules_dir(modules);
-    let m1 = dir.join("wasm_module1.wasm");
-    let m2 = dir.join("wasm_module2.wasm");
-    for m in [&m1, &m2] {
-        if !m.is_file() {
-            bail!(
-                "{} not found: build the guests with `make guests` or pass --modules DIR",
-                m.display()
-            );
-        }
-    }
+    let (m1, m2) = study_modules(modules)?;
     let threads = threads.unwrap_or_else(default_threads).max(1);
     let rt = Runtime::new(EngineOptions::default())?;
     let greeter = rt.load(&m1, Policy::default())?;
@@ -546,7 +536,9 @@ fn bench(
     Ok(())
 }
 
-fn demo(modules: Option<PathBuf>, name: &str, args: &PolicyArgs) -> anyhow::Result<()> {
+/// wasm_module1.wasm and wasm_module2.wasm in the modules folder, or an
+/// error that says how to build them.
+fn study_modules(modules: Option<PathBuf>) -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = modules_dir(modules);
     let m1 = dir.join("wasm_module1.wasm");
     let m2 = dir.join("wasm_module2.wasm");
@@ -558,6 +550,11 @@ fn demo(modules: Option<PathBuf>, name: &str, args: &PolicyArgs) -> anyhow::Resu
             );
         }
     }
+    Ok((m1, m2))
+}
+
+fn demo(modules: Option<PathBuf>, name: &str, args: &PolicyArgs) -> anyhow::Result<()> {
+    let (m1, m2) = study_modules(modules)?;
     let policy = args.policy()?;
     let rt = args.runtime(&policy)?;
     let mut greeter = Plugin::new(rt.load(&m1, policy.clone())?);
