@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Sizes of what ships: the release host binary (stripped) and every guest in
+# Sizes of what ships: the host binary (stripped) as `--release` builds it
+# and as the `dist` profile does (fat LTO, opt-level s, one codegen unit,
+# panic=abort: the binary to ship; its build takes ~10 minutes on 2 cores,
+# SIZES_DIST=0 skips it), and every guest in
 # target/wasm-modules/ (plus the Extism peer guest when it was built), and, if
 # binaryen's wasm-opt is available (installed with apt-get when possible), the
 # size each guest would have after `wasm-opt -Oz`. The built guests are not
@@ -19,9 +22,15 @@ mkdir -p "$out"
 
 log() { echo "sizes: $*" >&2; }
 
-# The release profile strips symbols (root Cargo.toml).
+# Both profiles strip symbols (root Cargo.toml).
 $CARGO build --release --quiet -p wasm-app
 host="$root/target/release/wasm-app"
+dist=""
+if [ "${SIZES_DIST:-1}" != 0 ]; then
+  log "building the dist profile (fat LTO, one codegen unit)"
+  $CARGO build --profile dist --quiet -p wasm-app
+  dist="$root/target/dist/wasm-app"
+fi
 
 wasm_opt=""
 if command -v wasm-opt >/dev/null 2>&1; then
@@ -58,6 +67,7 @@ optimized() {
 
 : >"$tsv"
 printf '%s\t%s\t%s\n' "wasm-app (host, release, stripped)" "$(wc -c <"$host")" "-" >>"$tsv"
+[ -z "$dist" ] || printf '%s\t%s\t%s\n' "wasm-app (host, dist profile, stripped)" "$(wc -c <"$dist")" "-" >>"$tsv"
 for f in target/wasm-modules/*.wasm bench-peers/target/wasm32-unknown-unknown/guest/extism_guest.wasm; do
   [ -f "$f" ] || continue
   printf '%s\t%s\t%s\n' "$(basename "$f")" "$(wc -c <"$f")" "$(optimized "$f")" >>"$tsv"
