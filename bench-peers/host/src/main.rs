@@ -385,7 +385,10 @@ fn charts(r: &mut String, root: &Path) -> Result<()> {
         writeln!(r, "No charts: criterion's SVG reports were not found.")?;
         return Ok(());
     }
-    writeln!(r, "Criterion's own charts of this run, copied from its reports.")?;
+    writeln!(
+        r,
+        "Criterion's own charts of this run, copied from its reports."
+    )?;
     for (group, title, rel) in found {
         writeln!(r)?;
         writeln!(r, "**{title}** (`{group}`, from `{rel}`)")?;
@@ -495,7 +498,10 @@ fn goals(
             e.median / m.median,
             yes(e.median <= 3.0 * m.median)
         )?,
-        None => writeln!(r, "| Arrow echo ≤ 3× memcpy (1 M rows) | not measured | — |")?,
+        None => writeln!(
+            r,
+            "| Arrow echo ≤ 3× memcpy (1 M rows) | not measured | — |"
+        )?,
     }
     // Where one Arrow batch overtakes one C string per row.
     if let Some((_, b)) = groups.get("arrow_echo") {
