@@ -40,10 +40,14 @@ impl Guest {
     /// As [`Guest::process_arrow_raw`], with the data stream given as parts
     /// to be concatenated (e.g. from [`encode_parts`](crate::transport::encode_parts)):
     /// they are copied straight into guest memory, never joined on the host.
-    pub fn process_arrow_parts(&mut self, meta: &[u8], data: &[&[u8]]) -> Result<Buffer> {
+    pub fn process_arrow_parts<P: AsRef<[u8]>>(
+        &mut self,
+        meta: &[u8],
+        data: &[P],
+    ) -> Result<Buffer> {
         let data_len = data
             .iter()
-            .try_fold(0u64, |n, p| n.checked_add(p.len() as u64))
+            .try_fold(0u64, |n, p| n.checked_add(p.as_ref().len() as u64))
             .unwrap_or(u64::MAX);
         let limit = self.limits().max_memory;
         let total = (meta.len() as u64).saturating_add(data_len);
@@ -60,9 +64,13 @@ impl Guest {
             let joined;
             let data: &[u8] = match data {
                 [] => &[],
-                [one] => one,
+                [one] => one.as_ref(),
                 parts => {
-                    joined = parts.concat();
+                    joined = parts
+                        .iter()
+                        .flat_map(|p| p.as_ref())
+                        .copied()
+                        .collect::<Vec<u8>>();
                     &joined
                 }
             };
@@ -79,13 +87,13 @@ impl Guest {
         self.require(Entry::Process)?;
         self.arm()?;
         let meta_ptr = self.lend(LentSlot::Meta, meta.len() as u32)?;
-        self.write_parts(meta_ptr, &[meta])?;
+        self.write(meta_ptr, &[meta])?;
         // With no data the guest does not look at the pointer.
         let data_ptr = match data_len {
             0 => 0,
             n => {
                 let ptr = self.lend(LentSlot::Data, n)?;
-                self.write_parts(ptr, data)?;
+                self.write(ptr, data)?;
                 ptr
             }
         };

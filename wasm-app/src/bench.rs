@@ -71,10 +71,7 @@ pub fn echo_vs_memcpy(
         black_box(black_box(&ipc).clone());
         Ok(())
     })?;
-    let echo = median_time(repeat, || {
-        black_box(plugin.process("echo", &[], &input)?);
-        Ok(())
-    })?;
+    let echo = echo_time(&mut plugin, &input, repeat)?;
     Ok(EchoVsMemcpy {
         rows,
         ipc_bytes: ipc.len(),
@@ -216,10 +213,7 @@ pub fn rows_vs_batch(
         .map(|&rows| {
             let input = transport::study_rows(rows)?;
             let per_row = median_time(repeat, || rows_as_c_strings(&mut g, &input).map(drop))?;
-            let batch = median_time(repeat, || {
-                black_box(a.process("echo", &[], &input)?);
-                Ok(())
-            })?;
+            let batch = echo_time(&mut a, &input, repeat)?;
             Ok(RowsVsBatch {
                 rows,
                 per_row,
@@ -227,6 +221,14 @@ pub fn rows_vs_batch(
             })
         })
         .collect()
+}
+
+/// Median time of one `echo` of `input` (data call and flush, decoded).
+fn echo_time(plugin: &mut Plugin, input: &Table, repeat: usize) -> anyhow::Result<Duration> {
+    median_time(repeat, || {
+        black_box(plugin.process("echo", &[], input)?);
+        Ok(())
+    })
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

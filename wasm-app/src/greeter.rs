@@ -84,8 +84,7 @@ impl Guest {
         self.arm()?;
         let mut frame = Frame::new(self);
         let ptr = frame.alloc(name.len() + 1)?;
-        frame.guest.write(ptr, name.as_bytes())?;
-        frame.guest.write(ptr + name.len() as u32, &[0])?;
+        frame.guest.write(ptr, &[name.as_bytes(), &[0]])?;
         let ret = frame.guest.exports_greet_c(ptr as i32)?;
         if ret == wasm_abi::ERROR_RESULT {
             return Err(frame.guest.guest_error());

@@ -219,20 +219,6 @@ impl Guest {
             })
     }
 
-    /// Copies `bytes` to guest memory at `ptr` (bounds-checked).
-    pub(crate) fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<()> {
-        let mem = self.require_memory()?;
-        let len = u32::try_from(bytes.len())
-            .map_err(|_| Error::InvalidArgument("input larger than 4 GiB".into()))?;
-        let Kind::Core(core) = &mut self.kind else {
-            return Err(core_only());
-        };
-        let data = mem.data_mut(&mut core.store);
-        memory::slice(data, ptr, len, "write target")?;
-        data[ptr as usize..ptr as usize + bytes.len()].copy_from_slice(bytes);
-        Ok(())
-    }
-
     /// Copies `len` bytes at `ptr` out of guest memory (bounds-checked) into
     /// a 64-byte aligned host buffer, reusing an earlier result's allocation
     /// once nothing views it any more.
@@ -243,10 +229,12 @@ impl Guest {
 
     /// Copies `parts`, one after the other, to guest memory at `ptr`
     /// (bounds-checked as a whole first).
-    pub(crate) fn write_parts(&mut self, ptr: u32, parts: &[&[u8]]) -> Result<()> {
+    pub(crate) fn write<P: AsRef<[u8]>>(&mut self, ptr: u32, parts: &[P]) -> Result<()> {
         let mem = self.require_memory()?;
         let total = parts.iter().try_fold(0u32, |n, p| {
-            u32::try_from(p.len()).ok().and_then(|l| n.checked_add(l))
+            u32::try_from(p.as_ref().len())
+                .ok()
+                .and_then(|l| n.checked_add(l))
         });
         let total =
             total.ok_or_else(|| Error::InvalidArgument("input larger than 4 GiB".into()))?;
@@ -257,10 +245,31 @@ impl Guest {
         memory::slice(data, ptr, total, "write target")?;
         let mut at = ptr as usize;
         for part in parts {
+            let part = part.as_ref();
             data[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
         Ok(())
+    }
+
+    /// Hands `ptr` back with `wasm_deallocate`; a guest that refuses an
+    /// area it handed out is an allocator error.
+    pub(crate) fn free(&mut self, ptr: u32) -> Result<()> {
+        let status = self.call_deallocate(ptr as i32)?;
+        if status != wasm_abi::DEALLOC_OK {
+            return Err(Error::Allocator(format!(
+                "wasm_deallocate({ptr:#x}) returned {status} for an area it handed out"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The kept input areas, by [`LentSlot`] (core modules only).
+    fn lent_slots(&mut self) -> Result<&mut [Option<Lent>; 2]> {
+        match &mut self.kind {
+            Kind::Core(c) => Ok(&mut c.lent),
+            Kind::Component(_) => Err(core_only()),
+        }
     }
 
     /// The kept input area of `slot`, with room for `len` bytes: the one
@@ -268,22 +277,12 @@ impl Guest {
     /// one is freed first, so the guest can reuse its space).
     pub(crate) fn lend(&mut self, slot: LentSlot, len: u32) -> Result<u32> {
         let i = slot as usize;
-        let old = match &mut self.kind {
-            Kind::Core(c) => c.lent[i].take(),
-            Kind::Component(_) => return Err(core_only()),
-        };
-        if let Some(area) = old {
+        if let Some(area) = self.lent_slots()?[i] {
             if area.cap >= len {
-                self.set_lent(i, Some(area));
                 return Ok(area.ptr);
             }
-            let status = self.call_deallocate(area.ptr as i32)?;
-            if status != wasm_abi::DEALLOC_OK {
-                return Err(Error::Allocator(format!(
-                    "wasm_deallocate({:#x}) returned {status} for an area it handed out",
-                    area.ptr
-                )));
-            }
+            self.lent_slots()?[i] = None;
+            self.free(area.ptr)?;
         }
         let mut cap = Lent::capacity_for(len);
         let mut ptr = self.call_allocate(cap as i32)?;
@@ -301,20 +300,12 @@ impl Guest {
             ptr: ptr as u32,
             cap,
         };
-        let others: Vec<(u32, u32)> = match &self.kind {
-            Kind::Core(c) => c.lent.iter().flatten().map(|l| (l.ptr, l.cap)).collect(),
-            Kind::Component(_) => Vec::new(),
-        };
+        let slots = self.lent_slots()?;
+        let others: Vec<(u32, u32)> = slots.iter().flatten().map(|l| (l.ptr, l.cap)).collect();
         // Kept even if the checks fail: the instance is then discarded.
-        self.set_lent(i, Some(area));
+        slots[i] = Some(area);
         memory::check_allocated(self.memory_bytes(), area.ptr, cap, &others)?;
         Ok(area.ptr)
-    }
-
-    fn set_lent(&mut self, i: usize, area: Option<Lent>) {
-        if let Kind::Core(c) = &mut self.kind {
-            c.lent[i] = area;
-        }
     }
 
     /// Resets the epoch deadline and fuel: each top-level operation gets the

@@ -13,7 +13,7 @@
 //!   allocate/free pair per batch. Every write into them is bounds-checked
 //!   again, since the guest may have changed anything in between.
 
-use wasm_abi::{Pair, ALLOC_FAILED, DEALLOC_OK};
+use wasm_abi::{Pair, ALLOC_FAILED};
 
 use crate::error::{Error, Result};
 use crate::guest::Guest;
@@ -151,7 +151,7 @@ impl<'g> Frame<'g> {
     /// Allocates room for `bytes` in the guest and copies them in.
     pub(crate) fn alloc_copy(&mut self, bytes: &[u8]) -> Result<u32> {
         let ptr = self.alloc(bytes.len())?;
-        self.guest.write(ptr, bytes)?;
+        self.guest.write(ptr, &[bytes])?;
         Ok(ptr)
     }
 
@@ -166,12 +166,7 @@ impl<'g> Frame<'g> {
     pub(crate) fn finish(mut self) -> Result<()> {
         let owned = std::mem::take(&mut self.owned);
         for ptr in owned {
-            let status = self.guest.call_deallocate(ptr as i32)?;
-            if status != DEALLOC_OK {
-                return Err(Error::Allocator(format!(
-                    "wasm_deallocate({ptr:#x}) returned {status} for an area it handed out"
-                )));
-            }
+            self.guest.free(ptr)?;
         }
         Ok(())
     }

@@ -108,9 +108,8 @@ fn chain(
         if parts.iter().all(|b| b.is_empty()) {
             break;
         }
-        let slices: Vec<&[u8]> = parts.iter().map(Buffer::as_slice).collect();
         let out = p
-            .with_guest(|g| g.process_arrow_parts(&m.meta, &slices))
+            .with_guest(|g| g.process_arrow_parts(&m.meta, &parts))
             .with_context(|| format!("step {} ({} `{}`)", i + 1, p.module().name(), m.command))?;
         parts = vec![out];
     }

@@ -86,7 +86,6 @@ impl Plugin {
         flush_config.push(("flush".into(), "true".into()));
         let flush_meta = transport::encode_meta(command, &flush_config).map_err(Error::Other)?;
         let data = transport::encode_parts(&input.schema, &input.batches).map_err(Error::Other)?;
-        let data: Vec<&[u8]> = data.iter().map(|b| b.as_slice()).collect();
 
         let out = self.with_guest(|g| g.process_arrow_parts(&meta, &data))?;
         let tail = self.with_guest(|g| g.process_arrow_raw(&flush_meta, &[]))?;
