@@ -87,7 +87,8 @@ struct Core {
     lent: [Option<Lent>; 2],
 }
 
-/// Which kept input area: the Arrow ABI's metadata or its data.
+/// Which kept input area: the Arrow ABI's metadata, or a call's main input
+/// (the Arrow data stream, a greeter's name).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum LentSlot {
     Meta = 0,
@@ -101,6 +102,7 @@ impl Guest {
         limits: Limits,
         slot: InstanceSlot,
     ) -> Result<Self> {
+        unmetered_fuel(&mut store, &limits)?;
         arm(&mut store, &limits)?;
         let instance = pre
             .instantiate(&mut store)
@@ -148,6 +150,7 @@ impl Guest {
         limits: Limits,
         slot: InstanceSlot,
     ) -> Result<Self> {
+        unmetered_fuel(&mut store, &limits)?;
         arm(&mut store, &limits)?;
         let guest =
             ComponentGuest::new(store, pre).map_err(|e| classify(e, &limits, "instantiation"))?;
@@ -578,20 +581,29 @@ fn core_only() -> Error {
     ))
 }
 
-/// Arms a store for one top-level call: the policy's epoch deadline and fuel.
+/// Arms a store for one top-level call: the policy's epoch deadline and, if
+/// it sets one, its fuel budget. Runs before every call, so it does no more.
 pub(crate) fn arm<T>(store: &mut Store<T>, limits: &Limits) -> Result<()> {
     let ticks = (limits.timeout.as_nanos() / TICK.as_nanos()).max(1);
     // +1: the current tick may be about to end.
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
-    match limits.fuel {
-        Some(fuel) => store.set_fuel(fuel).map_err(|e| Error::Other(e.into()))?,
-        // A store of a fuel-metering engine starts with no fuel: a policy
-        // without a fuel limit must still run, so give it all there is.
-        // (`get_fuel` fails only when the engine does not meter fuel.)
-        None if store.get_fuel().is_ok() => store
+    if let Some(fuel) = limits.fuel {
+        store.set_fuel(fuel).map_err(|e| Error::Other(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Once per store: a store of a fuel-metering engine starts with no fuel,
+/// and a policy without a fuel limit must still run, so give it all there
+/// is (2^64 units: more than any call can burn, so it never needs a refill).
+///
+/// Not in [`arm`]: `get_fuel` fails, building an error, on an engine that
+/// does not meter fuel, which would cost every call an allocation.
+fn unmetered_fuel<T>(store: &mut Store<T>, limits: &Limits) -> Result<()> {
+    if limits.fuel.is_none() && store.get_fuel().is_ok() {
+        store
             .set_fuel(u64::MAX)
-            .map_err(|e| Error::Other(e.into()))?,
-        None => {}
+            .map_err(|e| Error::Other(e.into()))?;
     }
     Ok(())
 }
