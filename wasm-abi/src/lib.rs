@@ -16,7 +16,7 @@
 //!
 //! Ownership: an area the host allocates is lent to the guest for one call.
 //! The host may keep it and write the next call's input into it instead of
-//! freeing it (it does so for the Arrow streams), so a guest must not keep
+//! freeing it (wasm-app does so for every input), so a guest must not keep
 //! pointers into its inputs once a call returns: copy what must outlive it.
 //! Areas the guest returns are the host's to free with `wasm_deallocate`.
 //!

@@ -4,14 +4,16 @@
 //! C ABI: the host writes `name\0`, the guest returns a pointer to
 //! `greeting\0`. Rust ABI: the host writes `name` and passes (ptr, len), the
 //! guest returns a pointer to a [`wasm_abi::Pair`] describing the greeting.
-//! Either way the host frees its input and every returned area.
+//! Either way the name goes into the instance's kept input area (lent for
+//! the call, as for Arrow data: no allocate/free pair per call), and the host
+//! frees every area the guest returns.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::component::missing_world;
 use crate::error::{Error, Result};
-use crate::guest::{Entry, Guest};
+use crate::guest::{Entry, Guest, LentSlot};
 use crate::memory::{self, Frame, DEFAULT_MAX_STRING};
 
 /// Which of the two string ABIs to call.
@@ -41,6 +43,18 @@ impl FromStr for StringAbi {
             _ => Err(format!("unknown ABI '{s}' (expected 'c' or 'rust')")),
         }
     }
+}
+
+/// `len` as a wasm32 length, or why a name that long cannot be passed.
+fn name_len(len: usize) -> Result<u32> {
+    u32::try_from(len)
+        .ok()
+        .filter(|l| *l <= i32::MAX as u32)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "a name of {len} bytes does not fit in a wasm32 memory"
+            ))
+        })
 }
 
 fn nul_in_c_name() -> Error {
@@ -82,9 +96,9 @@ impl Guest {
         }
         self.require(Entry::GreetC)?;
         self.arm()?;
+        let ptr = self.lend(LentSlot::Data, name_len(name.len() + 1)?)?;
+        self.write(ptr, &[name.as_bytes(), &[0]])?;
         let mut frame = Frame::new(self);
-        let ptr = frame.alloc(name.len() + 1)?;
-        frame.guest.write(ptr, &[name.as_bytes(), &[0]])?;
         let ret = frame.guest.exports_greet_c(ptr as i32)?;
         if ret == wasm_abi::ERROR_RESULT {
             return Err(frame.guest.guest_error());
@@ -105,8 +119,9 @@ impl Guest {
     pub fn greet_rust(&mut self, name: &str) -> Result<String> {
         self.require(Entry::GreetRust)?;
         self.arm()?;
+        let ptr = self.lend(LentSlot::Data, name_len(name.len())?)?;
+        self.write(ptr, &[name.as_bytes()])?;
         let mut frame = Frame::new(self);
-        let ptr = frame.alloc_copy(name.as_bytes())?;
         let ret = frame
             .guest
             .exports_greet_rust(ptr as i32, name.len() as i32)?;

@@ -4,16 +4,16 @@
 //! - a (ptr, len) from the guest is used only after `ptr + len` is checked
 //!   (without overflow) against the memory's current size;
 //! - C strings are searched for their NUL only up to a length cap;
-//! - every area the host allocates in a call is freed when the call's
-//!   [`Frame`] ends, on success and on error alike (after a trap the instance
-//!   is discarded instead, so nothing is called on it);
-//! - except [`Lent`] areas: large inputs go into areas the host keeps per
-//!   instance and rewrites on every call (the ABI lends an input to the
-//!   guest for one call only), so a stream of batches costs no
-//!   allocate/free pair per batch. Every write into them is bounds-checked
-//!   again, since the guest may have changed anything in between.
+//! - every area a guest returns in a call is freed when the call's [`Frame`]
+//!   ends, on success and on error alike (after a trap the instance is
+//!   discarded instead, so nothing is called on it);
+//! - inputs go into [`Lent`] areas the host keeps per instance and rewrites
+//!   on every call (the ABI lends an input to the guest for one call only),
+//!   so a call costs no allocate/free pair for its input. Every write into
+//!   them is bounds-checked again, since the guest may have changed anything
+//!   in between.
 
-use wasm_abi::{Pair, ALLOC_FAILED};
+use wasm_abi::Pair;
 
 use crate::error::{Error, Result};
 use crate::guest::Guest;
@@ -53,12 +53,13 @@ pub fn read_cstr<'m>(mem: &'m [u8], ptr: u32, cap: usize, what: &str) -> Result<
         )));
     }
     let window = &mem[start..mem.len().min(start.saturating_add(cap.saturating_add(1)))];
-    match window.iter().position(|&b| b == 0) {
-        Some(n) => Ok(&window[..n]),
-        None if window.len() > cap => Err(Error::BadString(format!(
+    // `CStr` searches with core's word-at-a-time memchr.
+    match std::ffi::CStr::from_bytes_until_nul(window) {
+        Ok(s) => Ok(s.to_bytes()),
+        Err(_) if window.len() > cap => Err(Error::BadString(format!(
             "{what}: no NUL terminator within {cap} bytes"
         ))),
-        None => Err(Error::BadString(format!(
+        Err(_) => Err(Error::BadString(format!(
             "{what}: no NUL terminator before the end of guest memory"
         ))),
     }
@@ -108,11 +109,9 @@ impl Lent {
     }
 }
 
-/// The areas one host call allocates or receives in a guest, freed together.
+/// The areas one host call receives from a guest, freed together.
 pub(crate) struct Frame<'g> {
     pub(crate) guest: &'g mut Guest,
-    /// Areas the host allocated (inputs): checked for overlap.
-    inputs: Vec<(u32, u32)>,
     /// Every area to hand back to `wasm_deallocate`.
     owned: Vec<u32>,
 }
@@ -121,38 +120,8 @@ impl<'g> Frame<'g> {
     pub(crate) fn new(guest: &'g mut Guest) -> Self {
         Frame {
             guest,
-            inputs: Vec::new(),
             owned: Vec::new(),
         }
-    }
-
-    /// Allocates `len` bytes in the guest and checks what it returned.
-    pub(crate) fn alloc(&mut self, len: usize) -> Result<u32> {
-        let len32 = u32::try_from(len)
-            .ok()
-            .filter(|l| *l <= i32::MAX as u32)
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!("{len} bytes do not fit in a wasm32 memory"))
-            })?;
-        let ptr = self.guest.call_allocate(len32 as i32)?;
-        if ptr == ALLOC_FAILED {
-            return Err(Error::Allocator(format!(
-                "wasm_allocate({len}) returned 0 (out of memory?)"
-            )));
-        }
-        let ptr = ptr as u32;
-        // From here the area is the guest's to free, even if checks fail.
-        self.owned.push(ptr);
-        check_allocated(self.guest.memory_bytes(), ptr, len32, &self.inputs)?;
-        self.inputs.push((ptr, len32));
-        Ok(ptr)
-    }
-
-    /// Allocates room for `bytes` in the guest and copies them in.
-    pub(crate) fn alloc_copy(&mut self, bytes: &[u8]) -> Result<u32> {
-        let ptr = self.alloc(bytes.len())?;
-        self.guest.write(ptr, &[bytes])?;
-        Ok(ptr)
     }
 
     /// Takes ownership of an area the guest returned, to free it at the end.

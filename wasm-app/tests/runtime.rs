@@ -183,6 +183,23 @@ fn a_trap_carries_the_guests_panic_message() {
     assert!(!p.has_instance(), "the trapped instance is discarded");
 }
 
+/// A greeter's name goes into the same kept input area: one allocation for
+/// many calls, a new one only for a longer name, and each name arrives.
+#[test]
+fn greeter_names_reuse_the_input_area() {
+    let m = common::runtime()
+        .load(&data("count_allocations.wat"), Policy::default())
+        .expect("load count_allocations.wat");
+    let mut p = Plugin::new(m);
+    let mut greet = |name: &str| p.greet(StringAbi::Rust, name).expect("greet");
+    assert_eq!(greet("ab"), "1ab");
+    assert_eq!(greet("cd"), "1cd");
+    assert_eq!(greet(""), "1");
+    let long = "x".repeat(100);
+    assert_eq!(greet(&long), format!("2{long}"));
+    assert_eq!(greet("ef"), "2ef");
+}
+
 /// The host keeps its Arrow input areas per instance: a stream of batches
 /// costs one allocation per area, a smaller batch reuses the area, a larger
 /// one gets a new area once, and every call's bytes arrive.

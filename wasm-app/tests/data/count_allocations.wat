@@ -1,7 +1,8 @@
 ;; Counts `wasm_allocate` calls: the Arrow export returns the count (4 bytes,
 ;; little-endian) instead of a stream, and the first 4 bytes of its data
-;; input, so a test can see how often the host allocates and that the bytes
-;; it wrote arrived. A 64-byte aligned bump allocator that never frees.
+;; input; the Rust-ABI greeter returns the count as one ASCII digit followed
+;; by the name. So a test can see how often the host allocates and that the
+;; bytes it wrote arrived. A 64-byte aligned bump allocator that never frees.
 (module
   (memory (export "memory") 2)
   (global $next (mut i32) (i32.const 1024))
@@ -33,4 +34,13 @@
     (i32.store (i32.const 8) (i32.const 16))
     (i32.store (i32.const 12) (i32.const 8))
     (i32.const 8))
+  ;; Greeting at 32: [digit of allocations, name...]; the pair at 24.
+  ;; Names must stay under 900 bytes (the allocator starts at 1024).
+  (func (export "wasm_memory_rust_format_hello_world")
+        (param $name i32) (param $len i32) (result i32)
+    (i32.store8 (i32.const 32) (i32.add (i32.const 48) (global.get $allocs)))
+    (memory.copy (i32.const 33) (local.get $name) (local.get $len))
+    (i32.store (i32.const 24) (i32.const 32))
+    (i32.store (i32.const 28) (i32.add (local.get $len) (i32.const 1)))
+    (i32.const 24))
 )
