@@ -16,6 +16,8 @@ use std::alloc::{alloc, dealloc, Layout};
 use std::collections::HashMap;
 use std::sync::{Mutex, TryLockError};
 
+use rustc_hash::FxBuildHasher;
+
 use crate::{Pair, ALLOC_ALIGN, ALLOC_FAILED, DEALLOC_OK, DEALLOC_UNKNOWN, ERROR_RESULT};
 
 /// One live area owned by the registry.
@@ -45,14 +47,18 @@ impl Area {
 
 /// Keyed by the pointer as the ABI carries it (a wasm32 address; on a native
 /// test build the low 32 bits, which is enough for the registry's own tests).
+///
+/// Fx hashing, not std's SipHash: every call looks areas up several times,
+/// and the keys are addresses the guest chose itself, so there is no one to
+/// defend against hash flooding.
 struct Registry {
-    areas: HashMap<u32, Area>,
+    areas: HashMap<u32, Area, FxBuildHasher>,
     last_error: Option<String>,
 }
 
 lazy_static::lazy_static! {
     static ref REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-        areas: HashMap::new(),
+        areas: HashMap::with_hasher(FxBuildHasher),
         last_error: None,
     });
 }
