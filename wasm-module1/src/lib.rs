@@ -34,11 +34,12 @@ fn c_greet(name: i32) -> Result<i32, String> {
     // The area bounds the search for the NUL: never read past what the host
     // allocated, even if it forgot the terminator.
     let area = area_of(name).ok_or("name pointer is not a live area")?;
-    let nul = area
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or("name has no NUL terminator within its area")?;
-    let name = std::str::from_utf8(&area[..nul]).map_err(|e| format!("name is not UTF-8: {e}"))?;
+    // `CStr` searches with core's word-at-a-time memchr, not byte by byte.
+    let name = std::ffi::CStr::from_bytes_until_nul(area)
+        .map_err(|_| "name has no NUL terminator within its area")?;
+    let name = name
+        .to_str()
+        .map_err(|e| format!("name is not UTF-8: {e}"))?;
     let mut out = wasm_abi::greeting(name).into_bytes();
     out.push(0);
     Ok(guest::give(out))
