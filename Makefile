@@ -25,14 +25,16 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Criterion settings that keep `make bench` well under 20 minutes on 2 cores
-# (groups with big inputs set 20 samples themselves).
-BENCH_ARGS ?= --warm-up-time 1 --measurement-time 3
+# Criterion settings for `make bench` (groups with big inputs set 10
+# samples themselves; fewer bootstrap resamples than criterion's 100 000
+# still give the median's interval to a few percent).
+BENCH_ARGS ?= --warm-up-time 1 --measurement-time 2 --nresamples 20000
 
-# Our benches, then the peers (bench-peers/, Extism), the sizes, and
-# bench/REPORT.md from all of them.
+# Every group (wasm-app's benches and the peers, from one build in
+# bench-peers/), then the sizes and bench/REPORT.md from all of them.
+# SIZES_DIST=1 also builds the shipped host (`--profile dist`, fat LTO:
+# ~10 more minutes on 2 cores) and adds its size.
 bench: guests
-	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(CARGO) bench -p wasm-app --bench calls -- $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-peers bench-sizes bench-report
 
 bench-peers:

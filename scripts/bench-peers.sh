@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the Extism peer guest and runs the `peers` bench (bench-peers/), which
-# measures wasm-app and Extism side by side in one run. Our guests must be in
-# target/wasm-modules/ already (`make guests`).
+# Builds the Extism peer guest and runs every benchmark group of `make bench`
+# from bench-peers/: wasm-app's own (`calls`, the source of
+# `cargo bench -p wasm-app`) and wasm-app side by side with Extism (`peers`).
+# One build of wasmtime (49, the one Extism needs; wasm-app accepts it) serves
+# both. Our guests must be in target/wasm-modules/ already (`make guests`).
 #
 # Toolchains:
 #   - the Extism guest (wasm32-unknown-unknown): rustup's target if installed
@@ -50,8 +52,8 @@ else
 fi
 log "guest: $CARGO_TARGET_DIR/$target/guest/extism_guest.wasm"
 
-# 2. The bench, with rustc >= 1.96.
+# 2. The benches, with rustc >= 1.96.
 [ -x /usr/bin/cargo ] || apt_install rustc-web cargo-web
 PATH=/usr/bin:$PATH WASM_APP_MODULES="$root/target/wasm-modules" \
   EXTISM_GUEST="$CARGO_TARGET_DIR/$target/guest/extism_guest.wasm" \
-  /usr/bin/cargo bench -p peers-host --bench peers -- "$@"
+  /usr/bin/cargo bench -p peers-host --bench calls --bench peers -- "$@"

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Sizes of what ships: the host binary (stripped) as `--release` builds it
-# and as the `dist` profile does (fat LTO, opt-level s, one codegen unit,
-# panic=abort: the binary to ship; its build takes ~10 minutes on 2 cores,
-# SIZES_DIST=0 skips it), and every guest in
+# Sizes of what ships: the host binary (stripped) and every guest in
 # target/wasm-modules/ (plus the Extism peer guest when it was built), and, if
 # binaryen's wasm-opt is available (installed with apt-get when possible), the
 # size each guest would have after `wasm-opt -Oz`. The built guests are not
 # changed: wasm-opt works on copies.
+#
+# The host, two ways:
+#   - release: built in bench-peers/ (rustc 1.96, wasmtime 49), where
+#     `make bench` has just built every dependency, so it costs one crate and
+#     a link instead of a second wasmtime build (minutes on 2 cores);
+#   - dist, only with SIZES_DIST=1: the binary to ship (`--profile dist`: fat
+#     LTO, opt-level s, one codegen unit, panic=abort), built at the root with
+#     the project's toolchain; ~10 more minutes on 2 cores.
 #
 # Prints a table and writes it as TSV (name, bytes, bytes after wasm-opt -Oz,
 # or "-" when not measured, or "component" for components, which wasm-opt
@@ -22,11 +27,18 @@ mkdir -p "$out"
 
 log() { echo "sizes: $*" >&2; }
 
-# Both profiles strip symbols (root Cargo.toml).
-$CARGO build --release --quiet -p wasm-app
-host="$root/target/release/wasm-app"
+# Both workspaces' release profiles strip symbols.
+host=""
+if [ -x /usr/bin/cargo ]; then
+  log "building the release host in bench-peers/ (rustc 1.96)"
+  (cd bench-peers && PATH=/usr/bin:$PATH CARGO_TARGET_DIR="$root/bench-peers/target" \
+    /usr/bin/cargo build --release --quiet -p wasm-app --bin wasm-app)
+  host="$root/bench-peers/target/release/wasm-app"
+else
+  log "no /usr/bin/cargo (Debian's cargo-web, see scripts/bench-peers.sh): no release host row"
+fi
 dist=""
-if [ "${SIZES_DIST:-1}" != 0 ]; then
+if [ "${SIZES_DIST:-0}" != 0 ]; then
   log "building the dist profile (fat LTO, one codegen unit)"
   $CARGO build --profile dist --quiet -p wasm-app
   dist="$root/target/dist/wasm-app"
@@ -66,7 +78,7 @@ optimized() {
 }
 
 : >"$tsv"
-printf '%s\t%s\t%s\n' "wasm-app (host, release, stripped)" "$(wc -c <"$host")" "-" >>"$tsv"
+[ -z "$host" ] || printf '%s\t%s\t%s\n' "wasm-app (host, release, stripped)" "$(wc -c <"$host")" "-" >>"$tsv"
 [ -z "$dist" ] || printf '%s\t%s\t%s\n' "wasm-app (host, dist profile, stripped)" "$(wc -c <"$dist")" "-" >>"$tsv"
 for f in target/wasm-modules/*.wasm bench-peers/target/wasm32-unknown-unknown/guest/extism_guest.wasm; do
   [ -f "$f" ] || continue

@@ -175,11 +175,12 @@ fn loading(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(cache);
 }
 
-criterion_group!(
-    benches,
-    per_call,
-    loading,
-    arrow_round_trip,
-    pipeline_threads
-);
-criterion_main!(benches);
+// Charts (bench/REPORT.md copies them) for the per-call and data groups
+// only: drawing them costs more time than many of the measurements.
+criterion_group!(charted, per_call, arrow_round_trip);
+criterion_group! {
+    name = plain;
+    config = Criterion::default().without_plots();
+    targets = loading, pipeline_threads
+}
+criterion_main!(charted, plain);

@@ -5,8 +5,8 @@
 //! `bench/REPORT.md`):
 //! - `peers_greet`: our greeter through the Rust ABI (`Plugin::greet`) vs the
 //!   Extism plug-in's `greet`, both plug-ins instantiated once and reused;
-//! - `peers_echo`: the Arrow `echo` round trip at 1 k and 100 k rows of the
-//!   study's schema. Both sides start from the same `Table` and end with a
+//! - `peers_echo`: the Arrow `echo` round trip at 1 k, 100 k and 1 M rows of
+//!   the study's schema. Both sides start from the same `Table` and end with a
 //!   decoded `Table`: ours through `Plugin::process` (encode, call, flush
 //!   call, decode), Extism's by encoding the same IPC stream, `call("echo")`
 //!   and decoding the answer with the same decoder.
@@ -100,8 +100,8 @@ fn echo(c: &mut Criterion) {
     let mut p = ours(&rt, "wasm_module2.wasm");
     let mut x = extism_plugin();
     let mut g = c.benchmark_group("peers_echo");
-    g.sample_size(20);
-    for rows in [1_000usize, 100_000] {
+    g.sample_size(10);
+    for rows in [1_000usize, 100_000, 1_000_000] {
         let t = transport::study_rows(rows).expect("rows");
         let a = p.process("echo", &[], &t).expect("echo").expect("output");
         let b = extism_echo(&mut x, &t).expect("output");
@@ -120,10 +120,13 @@ fn echo(c: &mut Criterion) {
     g.finish();
 }
 
+/// The report shows no chart of these groups: skip criterion's plots,
+/// which cost more time than many of the measurements.
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
+        .without_plots()
 }
 
 criterion_group! {

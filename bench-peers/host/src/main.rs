@@ -1,5 +1,6 @@
 //! `bench-report`: writes `bench/REPORT.md` from criterion's results
-//! (`target/criterion` and `bench-peers/target/criterion`) and the sizes
+//! (`bench-peers/target/criterion`: `make bench` runs every group from this
+//! crate) and the sizes
 //! table of `scripts/sizes.sh` (`target/bench/sizes.tsv`).
 //!
 //! Usage: `bench-report [ROOT]` (ROOT: the repository, default `.`).
@@ -42,6 +43,9 @@ const BASELINES: &[(&str, &str)] = &[
 /// `wasm-opt -Oz` (or `-`, or `component`).
 type Size = (String, u64, String);
 
+/// Where `make bench` leaves criterion's results (relative to the root).
+const CRITERION: &str = "bench-peers/target/criterion";
+
 /// Size goals (bytes, binary units).
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -49,11 +53,9 @@ const MIB: u64 = 1024 * 1024;
 fn main() -> Result<()> {
     let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| ".".into()));
     let mut groups: BTreeMap<String, (PathBuf, Vec<Bench>)> = BTreeMap::new();
-    for dir in ["target/criterion", "bench-peers/target/criterion"] {
-        let dir = root.join(dir);
-        if dir.is_dir() {
-            collect(&dir, &dir, &mut groups)?;
-        }
+    let dir = root.join(CRITERION);
+    if dir.is_dir() {
+        collect(&dir, &dir, &mut groups)?;
     }
     let sizes = read_sizes(&root.join("target/bench/sizes.tsv"));
     let report = render(&root, &groups, sizes.as_deref())?;
@@ -238,8 +240,8 @@ fn render(
     writeln!(r)?;
     writeln!(
         r,
-        "Peers (`bench-peers/`, one bench binary holding both runtimes): {} \
-         (wasm-app on the older wasmtime, Extism on the newer). \
+        "Every group ran in one `make bench`, from one build of `bench-peers/` \
+         (wasm-app's own benches and the peers' share its wasmtime): {}. \
          Our guests are `wasm32-wasip1` modules, the Extism plug-in a \
          `wasm32-unknown-unknown` one built with the same `guest` profile; \
          each plug-in is instantiated once and reused across calls. The echo \
@@ -323,7 +325,11 @@ fn render(
             writeln!(
                 r,
                 "From `scripts/sizes.sh`; the built files are unchanged, the last \
-                 column is what `wasm-opt -Oz` (binaryen) would make of each guest."
+                 column is what `wasm-opt -Oz` (binaryen) would make of each guest. \
+                 The release host is built in `bench-peers/` next to the benches \
+                 (rustc 1.96, the wasmtime above); the `dist` host, the one to ship, \
+                 at the root with the project's own toolchain (rustc 1.95, wasmtime \
+                 48), and only when asked for (`SIZES_DIST=1`)."
             )?;
             writeln!(r)?;
             writeln!(r, "| file | bytes | size | after `wasm-opt -Oz` |")?;
@@ -364,7 +370,7 @@ const CHARTS: [(&str, &str); 2] = [
 fn charts(r: &mut String, root: &Path) -> Result<()> {
     let mut found = Vec::new();
     for (group, title) in CHARTS {
-        let report = root.join(format!("target/criterion/{group}/report"));
+        let report = root.join(format!("{CRITERION}/{group}/report"));
         let Some(svg) = ["lines.svg", "violin.svg"]
             .iter()
             .map(|f| report.join(f))
