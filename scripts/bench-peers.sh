@@ -52,8 +52,13 @@ else
 fi
 log "guest: $CARGO_TARGET_DIR/$target/guest/extism_guest.wasm"
 
-# 2. The benches, with rustc >= 1.96.
+# 2. The benches, with rustc >= 1.96. They and the release `wasm-app` CLI
+# (bench-peers/cli, measured by scripts/sizes.sh) are built in one cargo
+# invocation: features are unified across it, so both share one build of
+# every dependency (built apart, wasmtime and arrow would be built twice).
+# `cargo bench` then finds everything fresh (bench inherits release).
 [ -x /usr/bin/cargo ] || apt_install rustc-web cargo-web
+PATH=/usr/bin:$PATH /usr/bin/cargo build --release -p peers-host -p wasm-app-cli --benches --bins
 PATH=/usr/bin:$PATH WASM_APP_MODULES="$root/target/wasm-modules" \
   EXTISM_GUEST="$CARGO_TARGET_DIR/$target/guest/extism_guest.wasm" \
   /usr/bin/cargo bench -p peers-host --bench calls --bench peers -- "$@"

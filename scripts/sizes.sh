@@ -6,9 +6,10 @@
 # changed: wasm-opt works on copies.
 #
 # The host, two ways:
-#   - release: built in bench-peers/ (rustc 1.96, wasmtime 49), where
-#     `make bench` has just built every dependency, so it costs one crate and
-#     a link instead of a second wasmtime build (minutes on 2 cores);
+#   - release: the `wasm-app` CLI built in bench-peers/ (bench-peers/cli,
+#     rustc 1.96, wasmtime 49) together with the benches, so it costs one
+#     crate and a link instead of a second wasmtime build; its wasmtime
+#     carries the features Extism adds to it;
 #   - dist, only with SIZES_DIST=1: the binary to ship (`--profile dist`: fat
 #     LTO, opt-level s, one codegen unit, panic=abort), built at the root with
 #     the project's toolchain; ~10 more minutes on 2 cores.
@@ -30,9 +31,10 @@ log() { echo "sizes: $*" >&2; }
 # Both workspaces' release profiles strip symbols.
 host=""
 if [ -x /usr/bin/cargo ]; then
+  # The same invocation as scripts/bench-peers.sh: after it, nothing to build.
   log "building the release host in bench-peers/ (rustc 1.96)"
   (cd bench-peers && PATH=/usr/bin:$PATH CARGO_TARGET_DIR="$root/bench-peers/target" \
-    /usr/bin/cargo build --release --quiet -p wasm-app --bin wasm-app)
+    /usr/bin/cargo build --release --quiet -p peers-host -p wasm-app-cli --benches --bins)
   host="$root/bench-peers/target/release/wasm-app"
 else
   log "no /usr/bin/cargo (Debian's cargo-web, see scripts/bench-peers.sh): no release host row"

@@ -326,8 +326,9 @@ fn render(
                 r,
                 "From `scripts/sizes.sh`; the built files are unchanged, the last \
                  column is what `wasm-opt -Oz` (binaryen) would make of each guest. \
-                 The release host is built in `bench-peers/` next to the benches \
-                 (rustc 1.96, the wasmtime above); the `dist` host, the one to ship, \
+                 The release host is built in `bench-peers/` with the benches \
+                 (rustc 1.96, the wasmtime above, with the features Extism turns on \
+                 in it); the `dist` host, the one to ship, \
                  at the root with the project's own toolchain (rustc 1.95, wasmtime \
                  48), and only when asked for (`SIZES_DIST=1`)."
             )?;
