@@ -11,6 +11,8 @@
 #   - the host bench: extism 1.41 needs wasmtime 49, hence rustc >= 1.96:
 #     Debian's cargo-web (/usr/bin/cargo, installed with apt-get if missing).
 # Extra arguments go to criterion (e.g. --warm-up-time 1 --measurement-time 3).
+# `bench-peers.sh --build-only` builds the benches and the release CLI
+# (step 2's build) and stops: scripts/sizes.sh takes the CLI from there.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +35,21 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
 }
 
+# The benches and the release `wasm-app` CLI (bench-peers/cli, measured by
+# scripts/sizes.sh) are built in one cargo invocation: features are unified
+# across it, so both share one build of every dependency (built apart,
+# wasmtime and arrow would be built twice). `cargo bench` then finds
+# everything fresh (bench inherits release). Needs rustc >= 1.96.
+build_hosts() {
+  [ -x /usr/bin/cargo ] || apt_install rustc-web cargo-web
+  PATH=/usr/bin:$PATH /usr/bin/cargo build --release -p peers-host -p wasm-app-cli --benches --bins
+}
+
+if [ "${1:-}" = --build-only ]; then
+  build_hosts
+  exit 0
+fi
+
 have_rustup_target() {
   command -v rustup >/dev/null 2>&1 &&
     rustup target list --installed 2>/dev/null | grep -qx "$target"
@@ -52,13 +69,8 @@ else
 fi
 log "guest: $CARGO_TARGET_DIR/$target/guest/extism_guest.wasm"
 
-# 2. The benches, with rustc >= 1.96. They and the release `wasm-app` CLI
-# (bench-peers/cli, measured by scripts/sizes.sh) are built in one cargo
-# invocation: features are unified across it, so both share one build of
-# every dependency (built apart, wasmtime and arrow would be built twice).
-# `cargo bench` then finds everything fresh (bench inherits release).
-[ -x /usr/bin/cargo ] || apt_install rustc-web cargo-web
-PATH=/usr/bin:$PATH /usr/bin/cargo build --release -p peers-host -p wasm-app-cli --benches --bins
+# 2. The benches, with rustc >= 1.96.
+build_hosts
 PATH=/usr/bin:$PATH WASM_APP_MODULES="$root/target/wasm-modules" \
   EXTISM_GUEST="$CARGO_TARGET_DIR/$target/guest/extism_guest.wasm" \
   /usr/bin/cargo bench -p peers-host --bench calls --bench peers -- "$@"

@@ -31,10 +31,9 @@ log() { echo "sizes: $*" >&2; }
 # Both workspaces' release profiles strip symbols.
 host=""
 if [ -x /usr/bin/cargo ]; then
-  # The same invocation as scripts/bench-peers.sh: after it, nothing to build.
+  # Built with the benches: after `make bench-peers`, nothing to build.
   log "building the release host in bench-peers/ (rustc 1.96)"
-  (cd bench-peers && PATH=/usr/bin:$PATH CARGO_TARGET_DIR="$root/bench-peers/target" \
-    /usr/bin/cargo build --release --quiet -p peers-host -p wasm-app-cli --benches --bins)
+  bash "$root/scripts/bench-peers.sh" --build-only >&2
   host="$root/bench-peers/target/release/wasm-app"
 else
   log "no /usr/bin/cargo (Debian's cargo-web, see scripts/bench-peers.sh): no release host row"
@@ -83,6 +82,7 @@ optimized() {
 [ -z "$host" ] || printf '%s\t%s\t%s\n' "wasm-app (host, release, stripped)" "$(wc -c <"$host")" "-" >>"$tsv"
 [ -z "$dist" ] || printf '%s\t%s\t%s\n' "wasm-app (host, dist profile, stripped)" "$(wc -c <"$dist")" "-" >>"$tsv"
 for f in target/wasm-modules/*.wasm; do
+  [ -f "$f" ] || continue
   printf '%s\t%s\t%s\n' "$(basename "$f")" "$(wc -c <"$f")" "$(optimized "$f")" >>"$tsv"
 done
 # The peer's guest: its size only. It has no size goal, and wasm-opt -Oz
