@@ -33,7 +33,7 @@ BENCH_ARGS ?= --warm-up-time 1 --measurement-time 2 --nresamples 20000
 # Every group (wasm-app's benches and the peers, from one build in
 # bench-peers/), then the sizes and bench/REPORT.md from all of them.
 # SIZES_DIST=1 also builds the shipped host (`--profile dist`, fat LTO:
-# ~10 more minutes on 2 cores) and adds its size.
+# ~8 more minutes on 2 cores) and adds its size.
 bench: guests
 	$(MAKE) --no-print-directory bench-peers bench-sizes bench-report
 

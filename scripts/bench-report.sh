@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes bench/REPORT.md from criterion's results (target/criterion and
-# bench-peers/target/criterion) and target/bench/sizes.tsv (scripts/sizes.sh).
+# Writes bench/REPORT.md from criterion's results (bench-peers/target/criterion,
+# where `make bench` runs every group) and target/bench/sizes.tsv (scripts/sizes.sh).
 # The work is done by the `bench-report` binary of bench-peers/host.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

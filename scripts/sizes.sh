@@ -12,7 +12,7 @@
 #     carries the features Extism adds to it;
 #   - dist, only with SIZES_DIST=1: the binary to ship (`--profile dist`: fat
 #     LTO, opt-level s, one codegen unit, panic=abort), built at the root with
-#     the project's toolchain; ~10 more minutes on 2 cores.
+#     the project's toolchain; ~8 more minutes on 2 cores.
 #
 # Prints a table and writes it as TSV (name, bytes, bytes after wasm-opt -Oz,
 # or "-" when not measured, or "component" for components, which wasm-opt
