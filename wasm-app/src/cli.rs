@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use wasm_app::formats::{self, Format};
 use wasm_app::policy::{parse_duration, parse_size};
 use wasm_app::transport;
-use wasm_app::{component, inspect, pipeline};
+use wasm_app::{component, inspect, pipeline, sink};
 use wasm_app::{DirGrant, EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
 /// Load untrusted WebAssembly modules and exchange data with them safely.
@@ -381,7 +381,7 @@ fn open_inputs(job: &ProcessJob) -> anyhow::Result<Vec<formats::Source>> {
 fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
     let sources = open_inputs(&job)?;
     let input = sources.into_iter().flatten();
-    let mut sink: Option<Box<dyn formats::Sink>> = None;
+    let mut sink: Option<Box<dyn sink::Sink>> = None;
     let bar = progress_bar(job.quiet);
     let start = std::time::Instant::now();
     let result = pipeline::run(
@@ -392,8 +392,8 @@ fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
         |schema, batch| {
             if sink.is_none() {
                 sink = Some(match &job.output {
-                    Some(path) => formats::create(path, job.format, schema)?,
-                    None => Box::new(formats::PrettySink),
+                    Some(path) => sink::create(path, job.format, schema)?,
+                    None => Box::new(sink::PrettySink),
                 });
             }
             match sink.as_mut() {
