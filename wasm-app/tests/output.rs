@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, DictionaryArray, Int32Array, ListArray, RecordBatch, StringArray,
+    ArrayRef, AsArray, DictionaryArray, Int32Array, ListArray, RecordBatch, StringArray,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
