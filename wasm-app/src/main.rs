@@ -12,8 +12,12 @@ fn main() {
         if wasm_app::sink::is_broken_pipe(&e) {
             return;
         }
-        // One readable line (with its causes), no backtrace.
-        eprintln!("error: {e:#}");
+        // One readable line (with its causes), no backtrace. Parts of it may
+        // come from a module (import names, messages): capped and escaped.
+        eprintln!(
+            "error: {}",
+            wasm_app::error::guest_text(format!("{e:#}").as_bytes())
+        );
         std::process::exit(1);
     }
 }
