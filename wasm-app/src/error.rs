@@ -22,6 +22,9 @@ pub enum Limit {
     TableElements(u64),
     /// Live instances of one module at once.
     Instances(u32),
+    /// Bytes of one guest result: its IPC stream and its decoded size
+    /// (see [`Limits::max_output`](crate::Limits::max_output)).
+    Output(u64),
 }
 
 impl fmt::Display for Limit {
@@ -32,6 +35,7 @@ impl fmt::Display for Limit {
             Limit::Fuel(n) => write!(f, "fuel limit of {n}"),
             Limit::TableElements(n) => write!(f, "table limit of {n} elements"),
             Limit::Instances(n) => write!(f, "instance limit of {n}"),
+            Limit::Output(b) => write!(f, "output limit of {}", crate::policy::format_size(*b)),
         }
     }
 }
