@@ -327,6 +327,9 @@ pub struct IpcReader<R> {
     reader: R,
     decoder: Decoder,
     done: bool,
+    /// Zero words still to skip: a file's magic is padded to its writer's
+    /// alignment (up to 64 bytes), and no frame starts with a zero word.
+    padding: usize,
 }
 
 impl<R: Read> IpcReader<R> {
@@ -344,6 +347,7 @@ impl<R: Read> IpcReader<R> {
             reader,
             decoder: Decoder::new(bounds),
             done: false,
+            padding: if file { (64 - 8) / 4 } else { 0 },
         };
         while r.decoder.schema().is_none() {
             let Some((meta, body)) = r.frame()? else {
@@ -380,9 +384,16 @@ impl<R: Read> IpcReader<R> {
     fn frame(&mut self) -> Result<Option<(Vec<u8>, Buffer)>, Refusal> {
         let max = self.decoder.bounds.max_bytes;
         let mut len = [0u8; 4];
-        if !read_exact_or_end(&mut self.reader, &mut len)? {
-            return Ok(None);
+        loop {
+            if !read_exact_or_end(&mut self.reader, &mut len)? {
+                return Ok(None);
+            }
+            if len != [0; 4] || self.padding == 0 {
+                break;
+            }
+            self.padding -= 1;
         }
+        self.padding = 0;
         if len == CONTINUATION_MARKER {
             read_exact(&mut self.reader, &mut len, "message length")?;
         }

@@ -79,6 +79,10 @@ fn arrow_file(batch: &RecordBatch, options: IpcWriteOptions) -> Vec<u8> {
 /// header's buffer list and of its body.
 fn first_batch(file: &[u8]) -> (usize, usize, Vec<(usize, usize)>) {
     let mut at = 8;
+    // The magic is padded to the writer's alignment.
+    while file[at..at + 4] == [0; 4] {
+        at += 4;
+    }
     loop {
         let len = i32::from_le_bytes(file[at + 4..at + 8].try_into().expect("4")) as usize;
         let header = &file[at + 8..at + 8 + len];

@@ -358,7 +358,7 @@ fn decode_stream_checks_its_bound_and_handles_any_alignment() {
     assert_eq!(t.num_rows(), 100);
     assert_eq!(t.batches[0].column(1).len(), 100);
     assert!(transport::decode_stream(bytes.clone(), 100).is_err());
-    assert!(transport::decode_stream(Vec::new(), 0)
+    assert!(transport::decode_stream(Vec::<u8>::new(), 0)
         .expect("empty")
         .is_none());
 }
