@@ -387,9 +387,11 @@ fn open_inputs(job: &ProcessJob, max_batch_bytes: u64) -> anyhow::Result<Vec<for
 }
 
 fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
-    let max_batch_bytes = steps.first().map_or(wasm_app::policy::DEFAULT_MAX_MEMORY, |s| {
-        s.module.policy().limits.output_limit()
-    });
+    let max_batch_bytes = steps
+        .first()
+        .map_or(wasm_app::policy::DEFAULT_MAX_MEMORY, |s| {
+            s.module.policy().limits.output_limit()
+        });
     let sources = open_inputs(&job, max_batch_bytes)?;
     let input = sources.into_iter().flatten();
     let mut sink: Option<Box<dyn formats::Sink>> = None;

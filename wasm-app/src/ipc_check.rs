@@ -70,7 +70,11 @@ fn check_type(name: &str, data_type: &DataType, depth: usize) -> Result<(), Stri
     match data_type {
         FixedSizeBinary(size) if *size < 0 => negative(*size),
         FixedSizeList(_, size) if *size < 0 => negative(*size),
-        List(c) | LargeList(c) | ListView(c) | LargeListView(c) | FixedSizeList(c, _)
+        List(c)
+        | LargeList(c)
+        | ListView(c)
+        | LargeListView(c)
+        | FixedSizeList(c, _)
         | Map(c, _) => child(c),
         Struct(children) => children.iter().try_for_each(|c| child(c)),
         Union(children, _) => children.iter().try_for_each(|(_, c)| child(c)),

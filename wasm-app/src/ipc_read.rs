@@ -198,7 +198,11 @@ impl Decoder {
         let schema = self.require_schema()?;
         let id = dictionary.id();
         #[allow(deprecated)]
-        let value_type = match schema.fields_with_dict_id(id).first().map(|f| f.data_type()) {
+        let value_type = match schema
+            .fields_with_dict_id(id)
+            .first()
+            .map(|f| f.data_type())
+        {
             Some(DataType::Dictionary(_, v)) => v.as_ref().clone(),
             _ => return Err(format!("dictionary id {id} not found in the schema").into()),
         };
@@ -219,9 +223,12 @@ impl Decoder {
             e => e,
         })?;
         let previous = match dictionary.isDelta() {
-            true => Some(self.dictionaries.get(&id).cloned().ok_or_else(|| {
-                format!("delta for dictionary {id}, which was never sent")
-            })?),
+            true => Some(
+                self.dictionaries
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| format!("delta for dictionary {id}, which was never sent"))?,
+            ),
             false => None,
         };
         if previous.is_some() {
@@ -265,7 +272,11 @@ pub fn decode_all(
     }
     // Bytes after the end-of-stream marker would be silently dropped data.
     if !rest.is_empty() {
-        return Err(format!("{} unexpected bytes after the end-of-stream marker", rest.len()).into());
+        return Err(format!(
+            "{} unexpected bytes after the end-of-stream marker",
+            rest.len()
+        )
+        .into());
     }
     match decoder.schema() {
         Some(schema) => Ok(Some((schema, batches))),
@@ -368,7 +379,9 @@ impl<R: Read> IpcReader<R> {
 
     /// The stream's schema.
     pub fn schema(&self) -> SchemaRef {
-        self.decoder.schema().unwrap_or_else(|| Arc::new(Schema::empty()))
+        self.decoder
+            .schema()
+            .unwrap_or_else(|| Arc::new(Schema::empty()))
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, Refusal> {
@@ -426,7 +439,11 @@ impl<R: Read> IpcReader<R> {
             let filled = body.len();
             let step = (body_len - filled).min(READ_STEP);
             body.resize(filled + step, 0);
-            read_exact(&mut self.reader, &mut body.as_slice_mut()[filled..], "message body")?;
+            read_exact(
+                &mut self.reader,
+                &mut body.as_slice_mut()[filled..],
+                "message body",
+            )?;
         }
         Ok(Some((meta, body.into())))
     }

@@ -43,12 +43,12 @@ pub(crate) fn batches<R: ChunkReader + 'static>(
             .fields()
             .iter()
             .map(|f| match f.data_type() {
-                t @ (DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary) => {
-                    Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
-                        Box::new(DataType::Int32),
-                        Box::new(t.clone()),
-                    )))
-                }
+                t @ (DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Binary
+                | DataType::LargeBinary) => Arc::new(f.as_ref().clone().with_data_type(
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(t.clone())),
+                )),
                 _ => Arc::clone(f),
             })
             .collect::<Vec<_>>(),
@@ -67,8 +67,7 @@ pub(crate) fn batches<R: ChunkReader + 'static>(
     let label = name.to_string();
     let batches = reader.enumerate().map(move |(i, b)| {
         let b = b.map_err(anyhow::Error::from)?;
-        materialise(&b, &target, max_batch_bytes)
-            .with_context(|| format!("{label}: batch {i}"))
+        materialise(&b, &target, max_batch_bytes).with_context(|| format!("{label}: batch {i}"))
     });
     Ok((schema, Box::new(batches)))
 }
@@ -112,26 +111,26 @@ pub(crate) fn materialised_size(array: &ArrayRef) -> u64 {
         return array.get_buffer_memory_size() as u64;
     };
     let values = dict.values();
-    let (offset_width, value_len): (u64, Box<dyn Fn(usize) -> u64 + '_>) =
-        match values.data_type() {
-            DataType::Utf8 => {
-                let v = values.as_string::<i32>();
-                (4, Box::new(move |k| v.value_length(k) as u64))
-            }
-            DataType::LargeUtf8 => {
-                let v = values.as_string::<i64>();
-                (8, Box::new(move |k| v.value_length(k) as u64))
-            }
-            DataType::Binary => {
-                let v = values.as_binary::<i32>();
-                (4, Box::new(move |k| v.value_length(k) as u64))
-            }
-            DataType::LargeBinary => {
-                let v = values.as_binary::<i64>();
-                (8, Box::new(move |k| v.value_length(k) as u64))
-            }
-            _ => return array.get_buffer_memory_size() as u64,
-        };
+    let (offset_width, value_len): (u64, Box<dyn Fn(usize) -> u64 + '_>) = match values.data_type()
+    {
+        DataType::Utf8 => {
+            let v = values.as_string::<i32>();
+            (4, Box::new(move |k| v.value_length(k) as u64))
+        }
+        DataType::LargeUtf8 => {
+            let v = values.as_string::<i64>();
+            (8, Box::new(move |k| v.value_length(k) as u64))
+        }
+        DataType::Binary => {
+            let v = values.as_binary::<i32>();
+            (4, Box::new(move |k| v.value_length(k) as u64))
+        }
+        DataType::LargeBinary => {
+            let v = values.as_binary::<i64>();
+            (8, Box::new(move |k| v.value_length(k) as u64))
+        }
+        _ => return array.get_buffer_memory_size() as u64,
+    };
     let rows = array.len() as u64;
     let mut size = offset_width.saturating_mul(rows + 1) + rows.div_ceil(8);
     if values.is_empty() {

@@ -112,7 +112,9 @@ impl Plugin {
 /// [`transport::decode_stream`]).
 fn decode(bytes: arrow::buffer::Buffer, max_output: u64) -> Result<Option<Table>> {
     transport::decode_stream(bytes, max_output).map_err(|e| match e {
-        Error::Other(e) => Error::Other(e.context("the guest returned an invalid Arrow IPC stream")),
+        Error::Other(e) => {
+            Error::Other(e.context("the guest returned an invalid Arrow IPC stream"))
+        }
         e => e,
     })
 }

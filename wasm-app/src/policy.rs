@@ -303,7 +303,11 @@ mod tests {
         assert!(parse_size("1XB").is_err());
         assert!(parse_size("99999999999999GiB").is_err());
         assert_eq!(parse_size("2TiB").unwrap(), 2 << 40);
-        for bad in ["99999999999TiB", "99999999999999999999", "18446744073709551616"] {
+        for bad in [
+            "99999999999TiB",
+            "99999999999999999999",
+            "18446744073709551616",
+        ] {
             let e = format!("{:#}", parse_size(bad).unwrap_err());
             assert!(e.contains("too large"), "{bad}: {e}");
         }

@@ -68,8 +68,8 @@ fn int_batch(rows: usize) -> RecordBatch {
 }
 
 fn arrow_file(batch: &RecordBatch, options: IpcWriteOptions) -> Vec<u8> {
-    let mut w = FileWriter::try_new_with_options(Vec::new(), &batch.schema(), options)
-        .expect("writer");
+    let mut w =
+        FileWriter::try_new_with_options(Vec::new(), &batch.schema(), options).expect("writer");
     w.write(batch).expect("write");
     w.finish().expect("finish");
     w.into_inner().expect("bytes")
@@ -110,7 +110,10 @@ fn write_temp(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
 fn wasm_app(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_wasm-app"))
         .args(args)
-        .env("WASM_APP_CACHE_DIR", std::env::temp_dir().join("wasm-app-hostile-input-cache"))
+        .env(
+            "WASM_APP_CACHE_DIR",
+            std::env::temp_dir().join("wasm-app-hostile-input-cache"),
+        )
         .output()
         .expect("run wasm-app")
 }
@@ -187,7 +190,11 @@ fn compressed_input_is_bounded_before_inflating() {
         let mut as_file = b"ARROW1\0\0".to_vec();
         as_file.extend_from_slice(&stream);
         let (_, body, spans) = first_batch(&as_file);
-        let (offset, _) = spans.iter().copied().find(|(_, l)| *l > 0).expect("a buffer");
+        let (offset, _) = spans
+            .iter()
+            .copied()
+            .find(|(_, l)| *l > 0)
+            .expect("a buffer");
         let at = body - 8 + offset;
         stream[at..at + 8].copy_from_slice(&(1i64 << 52).to_le_bytes());
         let path = write_temp(&dir, "petabytes.arrows", &stream);

@@ -186,10 +186,18 @@ fn every_golden_stream_returned_by_a_guest_decodes_as_arrow_reads_it() {
             Ok(None) => panic!("{}: no result", f.display()),
             // These streams are 8-byte aligned: a 16-byte type may lie
             // misaligned, which the host refuses rather than copies.
-            Err(e) => assert!(format!("{e:#}").contains("Misaligned"), "{}: {e:#}", f.display()),
+            Err(e) => assert!(
+                format!("{e:#}").contains("Misaligned"),
+                "{}: {e:#}",
+                f.display()
+            ),
         }
     }
-    assert!(decoded * 2 > goldens.len(), "{decoded} of {}", goldens.len());
+    assert!(
+        decoded * 2 > goldens.len(),
+        "{decoded} of {}",
+        goldens.len()
+    );
 }
 
 /// One Int64 column of `rows` zeros, as a stream compressed with `codec`,
@@ -282,7 +290,12 @@ fn aliased_stream(columns: usize, rows: usize, offset: usize) -> Vec<u8> {
         .map(|_| FieldNode::new(rows as i64, 0))
         .collect();
     let buffers: Vec<IpcBuffer> = (0..columns)
-        .flat_map(|_| [IpcBuffer::new(0, 0), IpcBuffer::new(offset as i64, (rows * 8) as i64)])
+        .flat_map(|_| {
+            [
+                IpcBuffer::new(0, 0),
+                IpcBuffer::new(offset as i64, (rows * 8) as i64),
+            ]
+        })
         .collect();
     let nodes = fbb.create_vector(&nodes);
     let buffers = fbb.create_vector(&buffers);
@@ -339,7 +352,10 @@ fn misaligned_aliased_columns_are_an_error_not_copies() {
 fn a_result_over_max_output_in_ipc_bytes_is_refused() {
     let bytes = aliased_stream(1, 8192, 0);
     let err = returned(&bytes, limited(64 << 20, Some(32 << 10))).expect_err("too big");
-    assert!(matches!(err, Error::LimitExceeded(Limit::Output(_))), "{err:?}");
+    assert!(
+        matches!(err, Error::LimitExceeded(Limit::Output(_))),
+        "{err:?}"
+    );
     // The CLI-facing message names the limit.
     assert!(err.to_string().contains("output limit of 32 KiB"), "{err}");
     assert!(returned(&bytes, limited(64 << 20, Some(1 << 20))).is_ok());

@@ -64,7 +64,10 @@ fn wide() -> (SchemaRef, Vec<RecordBatch>) {
                         .expect("decimal"),
                 ),
             ),
-            ("ls", Arc::new(LargeStringArray::from(vec!["a", "bb", "ccc"]))),
+            (
+                "ls",
+                Arc::new(LargeStringArray::from(vec!["a", "bb", "ccc"])),
+            ),
             (
                 "sv",
                 Arc::new(StringViewArray::from_iter([
@@ -91,7 +94,11 @@ fn wide() -> (SchemaRef, Vec<RecordBatch>) {
             (
                 "fsl",
                 Arc::new(FixedSizeListArray::from_iter_primitive::<Int16Type, _, _>(
-                    vec![Some(vec![Some(1), Some(2)]), None, Some(vec![Some(3), None])],
+                    vec![
+                        Some(vec![Some(1), Some(2)]),
+                        None,
+                        Some(vec![Some(3), None]),
+                    ],
                     2,
                 )),
             ),
@@ -185,5 +192,9 @@ fn damaged_streams_decode_without_panicking() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} panics: {failures:?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} panics: {failures:?}",
+        failures.len()
+    );
 }
