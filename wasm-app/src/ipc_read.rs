@@ -306,7 +306,8 @@ fn next_frame<'a>(
     }
     let len = usize::try_from(len).map_err(|_| format!("invalid message length {len}"))?;
     let header = take(rest, len, "message header")?;
-    let message = root_as_message(header).map_err(|e| format!("invalid message header: {e}"))?;
+    let message =
+        root_as_message(header).map_err(|e| format!("invalid message header: {}", one_line(&e)))?;
     let body_len = usize::try_from(message.bodyLength())
         .map_err(|_| format!("invalid message body length {}", message.bodyLength()))?;
     let body = take(rest, body_len, "message body")?;
@@ -465,7 +466,15 @@ impl<R: Read> Iterator for IpcReader<R> {
 }
 
 fn parse(meta: &[u8]) -> Result<Message<'_>, Refusal> {
-    root_as_message(meta).map_err(|e| format!("invalid message header: {e}").into())
+    root_as_message(meta).map_err(|e| format!("invalid message header: {}", one_line(&e)).into())
+}
+
+/// The flatbuffer verifier's message spans lines: keep errors to one line.
+fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn read_exact(r: &mut impl Read, buf: &mut [u8], part: &str) -> Result<(), Refusal> {
