@@ -24,6 +24,7 @@ pub mod guest;
 pub mod host;
 pub mod inspect;
 pub mod ipc_check;
+mod ipc_input;
 pub mod ipc_read;
 pub mod memory;
 mod parquet_input;
