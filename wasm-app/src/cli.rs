@@ -156,6 +156,10 @@ struct PolicyArgs {
     /// Memory cap per instance, e.g. 64MiB.
     #[arg(long, value_name = "SIZE")]
     max_memory: Option<String>,
+    /// Bound on one guest result and one input batch (IPC bytes and
+    /// decoded size), e.g. 16MiB; default: the memory limit.
+    #[arg(long, value_name = "SIZE")]
+    max_output: Option<String>,
     /// Wall-clock cap per call, e.g. 500ms, 5s.
     #[arg(long, value_name = "DURATION")]
     timeout: Option<String>,
@@ -199,6 +203,9 @@ impl PolicyArgs {
         }
         if let Some(s) = &self.max_memory {
             p.limits.max_memory = parse_size(s).context("--max-memory")?;
+        }
+        if let Some(s) = &self.max_output {
+            p.limits.max_output = Some(parse_size(s).context("--max-output")?);
         }
         if let Some(s) = &self.timeout {
             p.limits.timeout = parse_duration(s).context("--timeout")?;
@@ -385,10 +392,11 @@ struct ProcessJob {
 }
 
 /// Opens all inputs and checks they share one schema.
-fn open_inputs(job: &ProcessJob) -> anyhow::Result<Vec<formats::Source>> {
+/// Input batches are bounded like results: by the first step's `max-output`.
+fn open_inputs(job: &ProcessJob, max_batch_bytes: u64) -> anyhow::Result<Vec<formats::Source>> {
     let mut sources: Vec<formats::Source> = Vec::new();
     for path in &job.inputs {
-        let src = formats::open(path, job.input_format, job.batch_size)?;
+        let src = formats::open(path, job.input_format, job.batch_size, max_batch_bytes)?;
         if let Some(first) = sources.first() {
             if first.schema.fields() != src.schema.fields() {
                 bail!(
@@ -406,7 +414,12 @@ fn open_inputs(job: &ProcessJob) -> anyhow::Result<Vec<formats::Source>> {
 }
 
 fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
-    let sources = open_inputs(&job)?;
+    let max_batch_bytes = steps
+        .first()
+        .map_or(wasm_app::policy::DEFAULT_MAX_MEMORY, |s| {
+            s.module.policy().limits.output_limit()
+        });
+    let sources = open_inputs(&job, max_batch_bytes)?;
     let input = sources.into_iter().flatten();
     let mut sink: Option<Box<dyn sink::Sink>> = None;
     let bar = progress_bar(job.quiet);

@@ -26,6 +26,9 @@ pub enum Limit {
     ModuleSize(u64),
     /// Wall-clock time spent compiling the module.
     CompileTime(Duration),
+    /// Bytes of one guest result: its IPC stream and its decoded size
+    /// (see [`Limits::max_output`](crate::Limits::max_output)).
+    Output(u64),
 }
 
 impl fmt::Display for Limit {
@@ -40,6 +43,7 @@ impl fmt::Display for Limit {
                 write!(f, "module size limit of {}", crate::policy::format_size(*b))
             }
             Limit::CompileTime(d) => write!(f, "compile time limit of {d:?}"),
+            Limit::Output(b) => write!(f, "output limit of {}", crate::policy::format_size(*b)),
         }
     }
 }

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::{FileReader, StreamReader};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::ipc_check::Refusal;
+use crate::ipc_read::{Bounds, IpcReader};
 
 /// Lines read to infer a CSV schema.
 const CSV_INFER_LINES: usize = 1000;
@@ -48,7 +49,7 @@ impl Format {
     }
 }
 
-type Batches = Box<dyn Iterator<Item = anyhow::Result<RecordBatch>> + Send>;
+pub(crate) type Batches = Box<dyn Iterator<Item = anyhow::Result<RecordBatch>> + Send>;
 
 /// Batches from one input, read lazily.
 pub struct Source {
@@ -70,8 +71,20 @@ fn is_stdio(path: &Path) -> bool {
 }
 
 /// Opens `path` (`-` for stdin). The format is `format`, else the extension,
-/// else Arrow IPC told apart by its magic bytes.
-pub fn open(path: &Path, format: Option<Format>, batch_size: usize) -> anyhow::Result<Source> {
+/// else Arrow IPC told apart by its magic bytes (an IPC file and an IPC
+/// stream are told apart by magic whatever the format says).
+///
+/// Untrusted input: a malformed file is an error, never a panic or abort,
+/// and no batch may decode or expand to more than `max_batch_bytes` (the
+/// CLI passes the policy's `max-output`): IPC headers, compressed buffers'
+/// length prefixes and Parquet string dictionaries are checked before
+/// anything is allocated. CSV batches hold what was read, no more.
+pub fn open(
+    path: &Path,
+    format: Option<Format>,
+    batch_size: usize,
+    max_batch_bytes: u64,
+) -> anyhow::Result<Source> {
     let name = if is_stdio(path) {
         "<stdin>".to_string()
     } else {
@@ -103,27 +116,32 @@ pub fn open(path: &Path, format: Option<Format>, batch_size: usize) -> anyhow::R
     let label = name.clone();
     let tag = move |i: usize, e: anyhow::Error| e.context(format!("{label}: batch {i}"));
     let (schema, batches): (SchemaRef, Batches) = match format {
-        Format::Arrow => {
-            // The footer is at the end: the file reader needs to seek.
-            let r = FileReader::try_new_buffered(seekable(reader, &name)?, None)
-                .with_context(|| bad("Arrow IPC file"))?;
-            let s = r.schema();
-            (
-                s,
-                Box::new(
-                    r.enumerate()
-                        .map(move |(i, b)| b.map_err(|e| tag(i, e.into()))),
+        Format::Arrow | Format::Arrows => {
+            let file = reader
+                .fill_buf()
+                .with_context(|| format!("cannot read {name}"))?
+                .starts_with(b"ARROW1");
+            let what = if file {
+                "Arrow IPC file"
+            } else {
+                "Arrow IPC stream"
+            };
+            let refused = move |e: Refusal| match e {
+                Refusal::Invalid(m) => anyhow::anyhow!(m),
+                Refusal::TooLarge(n) => anyhow::anyhow!(
+                    "{n} bytes decoded, over the input batch limit of {} (--max-output)",
+                    crate::policy::format_size(max_batch_bytes)
                 ),
-            )
-        }
-        Format::Arrows => {
-            let r = StreamReader::try_new(reader, None).with_context(|| bad("Arrow IPC stream"))?;
+            };
+            let r = IpcReader::open(reader, file, Bounds::input(max_batch_bytes))
+                .map_err(refused)
+                .with_context(|| bad(what))?;
             let s = r.schema();
             (
                 s,
                 Box::new(
                     r.enumerate()
-                        .map(move |(i, b)| b.map_err(|e| tag(i, e.into()))),
+                        .map(move |(i, b)| b.map_err(|e| tag(i, refused(e)))),
                 ),
             )
         }
@@ -159,11 +177,11 @@ pub fn open(path: &Path, format: Option<Format>, batch_size: usize) -> anyhow::R
             // into memory.
             if is_stdio(path) {
                 let data = bytes::Bytes::from(seekable(reader, &name)?.into_inner());
-                parquet_batches(data, batch_size, &name, tag)?
+                crate::parquet_input::batches(data, batch_size, max_batch_bytes, &name)?
             } else {
                 drop(reader);
                 let f = File::open(path).with_context(|| format!("cannot open {name}"))?;
-                parquet_batches(f, batch_size, &name, tag)?
+                crate::parquet_input::batches(f, batch_size, max_batch_bytes, &name)?
             }
         }
     };
@@ -182,27 +200,6 @@ fn seekable(reader: Box<dyn BufRead + Send>, name: &str) -> anyhow::Result<Curso
         .read_to_end(&mut buf)
         .with_context(|| format!("cannot read {name}"))?;
     Ok(Cursor::new(buf))
-}
-
-fn parquet_batches<R: parquet::file::reader::ChunkReader + 'static>(
-    input: R,
-    batch_size: usize,
-    name: &str,
-    tag: impl Fn(usize, anyhow::Error) -> anyhow::Error + Send + 'static,
-) -> anyhow::Result<(SchemaRef, Batches)> {
-    let bad = || format!("{name} is not a readable Parquet file");
-    let b = ParquetRecordBatchReaderBuilder::try_new(input)
-        .with_context(bad)?
-        .with_batch_size(batch_size);
-    let s = b.schema().clone();
-    let r = b.build().with_context(bad)?;
-    Ok((
-        s,
-        Box::new(
-            r.enumerate()
-                .map(move |(i, b)| b.map_err(|e| tag(i, e.into()))),
-        ),
-    ))
 }
 
 pub use crate::sink::{create, PrettySink, Sink};
@@ -237,7 +234,7 @@ mod tests {
 
     #[test]
     fn unknown_or_bad_input_names_the_file() {
-        let err = open(Path::new("/no/such.csv"), None, 10)
+        let err = open(Path::new("/no/such.csv"), None, 10, 1 << 20)
             .err()
             .expect("error");
         assert!(format!("{err:#}").contains("/no/such.csv"));

@@ -125,8 +125,10 @@ fn chain(
     })
 }
 
-fn decode(bytes: Buffer) -> anyhow::Result<(Option<SchemaRef>, Vec<RecordBatch>)> {
-    match transport::decode_stream(bytes).context("a module returned an invalid Arrow stream")? {
+fn decode(bytes: Buffer, max_output: u64) -> anyhow::Result<(Option<SchemaRef>, Vec<RecordBatch>)> {
+    match transport::decode_stream(bytes, max_output)
+        .context("a module returned an invalid Arrow stream")?
+    {
         Some(Table { schema, batches }) => Ok((Some(schema), batches)),
         None => Ok((None, Vec::new())),
     }
@@ -146,6 +148,10 @@ fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender
             return;
         }
     };
+    // The last step's result is decoded on the host: its policy bounds it.
+    let max_output = steps
+        .last()
+        .map_or(0, |s| s.module.policy().limits.output_limit());
     let mut plugins: Vec<Plugin> = steps
         .iter()
         .map(|s| Plugin::new(s.module.clone()))
@@ -163,7 +169,7 @@ fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender
             let data = transport::encode_parts(&batch.schema(), std::slice::from_ref(&batch))?;
             let n = data.iter().map(|b| b.len() as u64).sum();
             let out = chain(&mut plugins, &prepared, 0, data)?;
-            let (schema, batches) = decode(out)?;
+            let (schema, batches) = decode(out, max_output)?;
             Ok((n, schema, batches))
         };
         let done = match run() {
@@ -195,7 +201,7 @@ fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender
             .with_guest(|g| g.process_arrow_raw(&prepared[k].flush, &[]))
             .with_context(|| format!("step {} flush", k + 1))
             .and_then(|bytes| chain(&mut plugins, &prepared, k + 1, vec![bytes]))
-            .and_then(decode);
+            .and_then(|bytes| decode(bytes, max_output));
         let done = match flushed {
             Ok((schema, batches)) => Done {
                 seq: None,

@@ -89,8 +89,9 @@ impl Plugin {
 
         let out = self.with_guest(|g| g.process_arrow_parts(&meta, &data))?;
         let tail = self.with_guest(|g| g.process_arrow_raw(&flush_meta, &[]))?;
-        let mut result = decode(out)?;
-        if let Some(t) = decode(tail)? {
+        let max = self.module.policy().limits.output_limit();
+        let mut result = decode(out, max)?;
+        if let Some(t) = decode(tail, max)? {
             match &mut result {
                 None => result = Some(t),
                 Some(r) if r.schema == t.schema => r.batches.extend(t.batches),
@@ -107,7 +108,13 @@ impl Plugin {
     }
 }
 
-fn decode(bytes: arrow::buffer::Buffer) -> Result<Option<Table>> {
-    transport::decode_stream(bytes)
-        .map_err(|e| Error::Other(e.context("the guest returned an invalid Arrow IPC stream")))
+/// Decodes a guest result bounded by `max_output` (see
+/// [`transport::decode_stream`]).
+fn decode(bytes: arrow::buffer::Buffer, max_output: u64) -> Result<Option<Table>> {
+    transport::decode_stream(bytes, max_output).map_err(|e| match e {
+        Error::Other(e) => {
+            Error::Other(e.context("the guest returned an invalid Arrow IPC stream"))
+        }
+        e => e,
+    })
 }

@@ -9,6 +9,7 @@
 //! ```toml
 //! sha256 = "9f86d08..."      # refuse any other module bytes
 //! max-memory = "64MiB"
+//! max-output = "16MiB"       # one result's IPC bytes and decoded size
 //! timeout = "5s"
 //! fuel = 10_000_000
 //! max-instances = 4
@@ -42,6 +43,12 @@ pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
 /// Default cap on the time spent compiling one module: the study's guests
 /// compile in well under a second; pathological code can take minutes.
 pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest accepted timeout: beyond it a per-call deadline means nothing,
+/// and epoch arithmetic stays far from overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Most instances a policy may allow at once (each reserves its memory limit
+/// of address space in the pooling allocator).
+pub const MAX_INSTANCES: u32 = 10_000;
 
 /// A directory the module may see.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -98,6 +105,20 @@ pub struct Limits {
     pub max_module_size: u64,
     /// Wall-clock time the host spends compiling the module.
     pub compile_timeout: Duration,
+    /// Bound on one guest result, in bytes: both its IPC stream and its
+    /// decoded size, where every buffer counts once per use (columns
+    /// aliasing one range count it each time, as writing them out does),
+    /// plus dictionaries per use, 64 bytes per array and 1 byte per row.
+    /// It also bounds what one *input* batch may expand to when read
+    /// (Parquet dictionaries, compressed IPC). `None`: `max_memory`.
+    pub max_output: Option<u64>,
+}
+
+impl Limits {
+    /// The output bound in force: `max_output`, else the memory limit.
+    pub fn output_limit(&self) -> u64 {
+        self.max_output.unwrap_or(self.max_memory)
+    }
 }
 
 impl Default for Limits {
@@ -110,6 +131,7 @@ impl Default for Limits {
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
+            max_output: None,
         }
     }
 }
@@ -141,6 +163,7 @@ struct Manifest {
     inherit_stdio: bool,
     sha256: Option<String>,
     max_memory: Option<String>,
+    max_output: Option<String>,
     timeout: Option<String>,
     fuel: Option<u64>,
     max_instances: Option<u32>,
@@ -166,6 +189,9 @@ impl Policy {
         let mut limits = Limits::default();
         if let Some(s) = &m.max_memory {
             limits.max_memory = parse_size(s).context("max-memory")?;
+        }
+        if let Some(s) = &m.max_output {
+            limits.max_output = Some(parse_size(s).context("max-output")?);
         }
         if let Some(s) = &m.timeout {
             limits.timeout = parse_duration(s).context("timeout")?;
@@ -209,11 +235,14 @@ impl Policy {
         if l.max_memory == 0 || l.max_memory > 4 << 30 {
             bail!("max-memory must be between 1 byte and 4GiB (wasm32's address space)");
         }
-        if l.timeout.is_zero() {
-            bail!("timeout must be greater than zero");
+        if l.max_output == Some(0) {
+            bail!("max-output must be at least 1 byte");
         }
-        if l.max_instances == Some(0) {
-            bail!("max-instances must be at least 1");
+        if l.timeout.is_zero() || l.timeout > MAX_TIMEOUT {
+            bail!("timeout must be greater than zero and at most 7 days");
+        }
+        if l.max_instances.is_some_and(|n| n == 0 || n > MAX_INSTANCES) {
+            bail!("max-instances must be between 1 and {MAX_INSTANCES}");
         }
         if l.fuel == Some(0) {
             bail!("fuel must be at least 1");
@@ -237,17 +266,22 @@ pub fn normalise_sha256(s: &str) -> anyhow::Result<String> {
     Ok(s)
 }
 
-/// Parses `64MiB`, `1GiB`, `512KiB`, `10MB`, `4096` (bytes).
+/// Parses `64MiB`, `1GiB`, `512KiB`, `10MB`, `2TiB`, `4096` (bytes): a
+/// whole number and a unit. A value that does not fit 64 bits is an error,
+/// never a wrapped number.
 pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '_')
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let num: u64 = num
-        .replace('_', "")
+    let digits = num.replace('_', "");
+    if digits.is_empty() {
+        bail!("'{s}' is not a size (e.g. 64MiB)");
+    }
+    let num: u64 = digits
         .parse()
-        .with_context(|| format!("'{s}' is not a size (e.g. 64MiB)"))?;
+        .with_context(|| format!("size '{s}' is too large"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -256,7 +290,11 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         "mb" => 1_000_000,
         "g" | "gib" => 1 << 30,
         "gb" => 1_000_000_000,
-        other => bail!("unknown size unit '{other}' in '{s}' (use B, KiB, MiB, GiB, KB, MB, GB)"),
+        "t" | "tib" => 1 << 40,
+        "tb" => 1_000_000_000_000,
+        other => bail!(
+            "unknown size unit '{other}' in '{s}' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+        ),
     };
     num.checked_mul(mult)
         .with_context(|| format!("size '{s}' is too large"))
@@ -290,6 +328,19 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1XB").is_err());
         assert!(parse_size("99999999999999GiB").is_err());
+        assert_eq!(parse_size("2TiB").unwrap(), 2 << 40);
+        for bad in [
+            "99999999999TiB",
+            "99999999999999999999",
+            "18446744073709551616",
+        ] {
+            let e = format!("{:#}", parse_size(bad).unwrap_err());
+            assert!(e.contains("too large"), "{bad}: {e}");
+        }
+        assert_eq!(parse_size("18446744073709551615").unwrap(), u64::MAX);
+        for bad in ["", "MiB", "-1", "1.5GiB", "0x10"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
         assert_eq!(format_size(64 << 20), "64 MiB");
         assert_eq!(format_size(1000), "1000 bytes");
     }
@@ -315,6 +366,29 @@ mod tests {
         assert!(Policy::from_toml("network = true", Path::new(".")).is_err());
         assert!(Policy::from_toml("timeout = \"0s\"", Path::new(".")).is_err());
         assert!(Policy::from_toml("sha256 = \"abc\"", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn extreme_limits_are_errors_not_wrapped_numbers() {
+        let parse = |t: &str| Policy::from_toml(t, Path::new("."));
+        for bad in [
+            "max-output = \"0\"",
+            "max-output = \"99999999999TiB\"",
+            "max-memory = \"0\"",
+            "max-memory = \"5GiB\"",
+            "timeout = \"8days\"",
+            "max-instances = 0",
+            "max-instances = 4000000000",
+            "fuel = 0",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let p = parse("max-output = \"3MiB\"").unwrap();
+        assert_eq!(p.limits.max_output, Some(3 << 20));
+        assert_eq!(p.limits.output_limit(), 3 << 20);
+        // Unset, the bound follows the memory limit.
+        let p = parse("max-memory = \"64MiB\"").unwrap();
+        assert_eq!(p.limits.output_limit(), 64 << 20);
     }
 
     #[test]

@@ -7,17 +7,18 @@
 //! zero-copy too: the bytes copied out of guest memory become one aligned
 //! [`Buffer`] and every array of the result points into it.
 
-use std::fs::File;
-use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, StructArray};
-use arrow::buffer::Buffer;
+use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
-use arrow::ipc::reader::{FileReader, StreamDecoder, StreamReader};
 use arrow::ipc::writer::{StreamEncoder, StreamWriter};
+
+use crate::error::{Error, Limit, Result};
+use crate::ipc_check::Refusal;
+use crate::ipc_read::{self, Bounds};
 
 /// Arrow data: a schema and its batches.
 #[derive(Debug, Clone)]
@@ -87,25 +88,37 @@ pub fn encode_parts(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Resu
     Ok(parts)
 }
 
-/// Decodes an IPC stream without copying its buffers; `None` for empty bytes
-/// (a guest with nothing to return).
-pub fn decode_stream(bytes: impl Into<Buffer>) -> anyhow::Result<Option<Table>> {
+/// Decodes an IPC stream a guest returned, without copying its buffers;
+/// `None` for empty bytes (a guest with nothing to return).
+///
+/// Never panics or aborts, whatever the bytes: every header is checked
+/// before arrow decodes it ([`crate::ipc_check`]). Compressed bodies and
+/// misaligned buffers are refused; more than `max_output` bytes of IPC, or
+/// of decoded size (buffers once per use, see
+/// [`Limits::max_output`](crate::Limits::max_output)), is
+/// [`Error::LimitExceeded`]`(`[`Limit::Output`]`)`.
+pub fn decode_stream(bytes: impl Into<Buffer>, max_output: u64) -> Result<Option<Table>> {
     let mut buf: Buffer = bytes.into();
+    if buf.len() as u64 > max_output {
+        return Err(Error::LimitExceeded(Limit::Output(max_output)));
+    }
     if buf.is_empty() {
         return Ok(None);
     }
-    let mut decoder = StreamDecoder::new();
-    let mut batches = Vec::new();
-    while !buf.is_empty() {
-        if let Some(b) = decoder.decode(&mut buf)? {
-            batches.push(b);
-        }
+    // Bodies are used in place: align the stream for every type (16 bytes,
+    // i128) as writers align buffers within it (guest results
+    // come from the pool, already aligned; component results may not be).
+    if buf.as_ptr().align_offset(16) != 0 {
+        let mut aligned = MutableBuffer::with_capacity(buf.len());
+        aligned.extend_from_slice(buf.as_slice());
+        buf = aligned.into();
     }
-    decoder.finish()?;
-    let schema = decoder
-        .schema()
-        .context("IPC stream ended before its schema")?;
-    Ok(Some(Table { schema, batches }))
+    match ipc_read::decode_all(&buf, Bounds::output(max_output)) {
+        Ok(Some((schema, batches))) => Ok(Some(Table { schema, batches })),
+        Ok(None) => Ok(None),
+        Err(Refusal::TooLarge(_)) => Err(Error::LimitExceeded(Limit::Output(max_output))),
+        Err(Refusal::Invalid(why)) => Err(Error::Other(anyhow::anyhow!(why))),
+    }
 }
 
 /// The two IPC layouts, told apart by their first bytes.
@@ -129,47 +142,19 @@ impl IpcFormat {
     }
 }
 
-/// Reads an Arrow IPC file or stream (told apart by the magic bytes).
+/// Reads an Arrow IPC file or stream (told apart by the magic bytes), with
+/// the input checks of [`formats::open`](crate::formats::open) and batches
+/// bounded by [`DEFAULT_MAX_MEMORY`](crate::policy::DEFAULT_MAX_MEMORY).
 pub fn read_ipc(path: &Path) -> anyhow::Result<Table> {
-    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut magic = [0u8; 6];
-    let n = read_up_to(&mut f, &mut magic)?;
-    let f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let ctx = || {
-        format!(
-            "{} is not a readable Arrow IPC file or stream",
-            path.display()
-        )
-    };
-    // Both readers yield the same items; only their construction differs.
-    let (schema, reader): (SchemaRef, Box<dyn Iterator<Item = _>>) =
-        if n == 6 && &magic == b"ARROW1" {
-            let r = FileReader::try_new_buffered(f, None).with_context(ctx)?;
-            (r.schema(), Box::new(r))
-        } else {
-            let r = StreamReader::try_new(BufReader::new(f), None).with_context(ctx)?;
-            (r.schema(), Box::new(r))
-        };
-    let batches = reader
-        .enumerate()
-        .map(
-            |(i, b): (usize, Result<RecordBatch, arrow::error::ArrowError>)| {
-                b.with_context(|| format!("{}: batch {i}", path.display()))
-            },
-        )
-        .collect::<anyhow::Result<_>>()?;
+    let src = crate::formats::open(
+        path,
+        None,
+        crate::pipeline::DEFAULT_BATCH_SIZE,
+        crate::policy::DEFAULT_MAX_MEMORY,
+    )?;
+    let schema = src.schema.clone();
+    let batches = src.collect::<anyhow::Result<_>>()?;
     Ok(Table { schema, batches })
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> anyhow::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Writes `table` to `path` as an IPC file (`.arrow`) or stream (otherwise).

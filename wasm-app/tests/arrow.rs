@@ -255,7 +255,7 @@ fn fuzzed_streams_give_errors_and_the_host_keeps_serving() {
         match p.with_guest(|g| g.process_arrow_raw(&meta, &data)) {
             // arrow-rs accepted it; then what came back must decode.
             Ok(bytes) => {
-                transport::decode_stream(bytes)
+                transport::decode_stream(bytes, u64::MAX)
                     .unwrap_or_else(|e| panic!("{}: {e:#}", f.display()));
             }
             Err(Error::GuestReported { message: Some(m) }) => {

@@ -92,7 +92,7 @@ fn greet(c: &mut Criterion) {
 fn extism_echo(x: &mut extism::Plugin, t: &Table) -> Option<Table> {
     let ipc = transport::encode_stream(&t.schema, &t.batches).expect("encode");
     let out: Vec<u8> = x.call("echo", ipc.as_slice()).expect("echo");
-    transport::decode_stream(out).expect("decode")
+    transport::decode_stream(out, u64::MAX).expect("decode")
 }
 
 fn echo(c: &mut Criterion) {
