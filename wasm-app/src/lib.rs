@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod policy;
 pub mod pool;
+pub mod safe_fs;
 pub mod transport;
 
 pub use engine::{EngineOptions, LoadedModule, Runtime};
