@@ -228,6 +228,9 @@ fn verified_payload<'a>(key: &Key, id: &[u8; 32], bytes: &'a [u8]) -> Option<&'a
     tags_equal(tag, &key.mac(&[DOMAIN, id, payload])).then_some(payload)
 }
 
+/// (device, inode) of a folder and of each of its ancestors.
+type Ancestry = Vec<(u64, u64)>;
+
 /// Refuses a policy granting a directory that contains, or lies inside, the
 /// cache `cache` uses or the default cache (even if not created yet): a guest
 /// could read the key there and plant native code for later runs.
@@ -237,7 +240,7 @@ pub fn check_grants(policy: &Policy, cache: Option<&ModuleCache>) -> Result<()> 
     }
     // Each protected folder: its path, whether it exists, and the ancestry
     // of it (or of its nearest existing ancestor).
-    let mut protected: Vec<(PathBuf, bool, Vec<(u64, u64)>)> = Vec::new();
+    let mut protected: Vec<(PathBuf, bool, Ancestry)> = Vec::new();
     if let Some(c) = cache {
         protected.push((c.dir.clone(), true, c.ancestry.to_vec()));
     }
@@ -278,7 +281,7 @@ pub fn check_grants(policy: &Policy, cache: Option<&ModuleCache>) -> Result<()> 
 }
 
 /// The ancestry of `path`, or of its nearest existing ancestor (`false`).
-fn nearest_ancestry(path: &Path) -> Option<(bool, Vec<(u64, u64)>)> {
+fn nearest_ancestry(path: &Path) -> Option<(bool, Ancestry)> {
     let mut p = Some(path);
     let mut exists = true;
     while let Some(dir) = p {
