@@ -149,3 +149,104 @@ fn ordinary_outputs_are_created_and_truncated() {
     create_output(&up).expect("create through ..");
     assert!(data.join("out2.csv").is_file());
 }
+
+// ---------------------------------------------------------------------------
+// Through the CLI: `process -o` uses `create_output`
+// ---------------------------------------------------------------------------
+
+fn wasm_app(args: &[&str], cache: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
+        .args(args)
+        .env("WASM_APP_CACHE_DIR", cache)
+        .output()
+        .expect("run wasm-app")
+}
+
+/// `process --command echo` of a small CSV into `out`.
+fn echo_to(top: &Path, out: &Path) -> std::process::Output {
+    let input = top.join("in.csv");
+    std::fs::write(&input, "a,b\n1,x\n2,y\n").expect("write input");
+    let module = common::modules_dir().join("wasm_module2.wasm");
+    wasm_app(
+        &[
+            "process",
+            "--module",
+            &module.display().to_string(),
+            "--command",
+            "echo",
+            &input.display().to_string(),
+            "-o",
+            &out.display().to_string(),
+            "--quiet",
+        ],
+        &top.join("cache"),
+    )
+}
+
+/// One `error: ...` line naming `path` and `why`, exit status 1.
+fn assert_cli_refused(o: &std::process::Output, path: &Path, why: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains(why), "expected '{why}' in: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn cli_output_through_links_a_guest_planted_is_refused() {
+    let (top, secret, data) = workspace();
+    let grant = format!("{}::/data", data.display());
+    let plant = |arg: &str| {
+        let o = wasm_app(
+            &[
+                "greet",
+                "--module",
+                &hostile("plant_symlink.wat").display().to_string(),
+                "--dir-rw",
+                &grant,
+                arg,
+            ],
+            &top.path().join("cache"),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "00\n");
+    };
+    plant("../secret.txt>out.csv");
+    plant("..>sub");
+    let out = data.join("out.csv");
+    assert_cli_refused(&echo_to(top.path(), &out), &out, "symbolic link");
+    let via = data.join("sub/secret.txt");
+    assert_cli_refused(&echo_to(top.path(), &via), &via, "symbolic link 'sub'");
+    assert_eq!(std::fs::read_to_string(&secret).expect("secret"), SECRET);
+    // The same command to a plain path works.
+    let plain = data.join("plain.csv");
+    let o = echo_to(top.path(), &plain);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&plain).expect("output"),
+        "a,b\n1,x\n2,y\n"
+    );
+}
+
+#[test]
+fn cli_output_to_a_fifo_fails_instead_of_hanging() {
+    let (top, _secret, data) = workspace();
+    let fifo = data.join("out.csv");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+    // Run in a thread so a hang fails the test instead of stalling it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (t, f) = (top.path().to_path_buf(), fifo.clone());
+    std::thread::spawn(move || tx.send(echo_to(&t, &f)));
+    let o = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("wasm-app hung opening a FIFO");
+    assert_cli_refused(&o, &fifo, "not a regular file");
+}
