@@ -15,6 +15,7 @@
 pub mod arrow_abi;
 pub mod bench;
 pub mod cache;
+pub mod compile;
 pub mod component;
 pub mod engine;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod plugin;
 pub mod policy;
 pub mod pool;
 pub mod safe_fs;
+pub mod sink;
 pub mod transport;
 
 pub use engine::{EngineOptions, LoadedModule, Runtime};
