@@ -137,7 +137,7 @@ impl Runtime {
         let cache = options
             .cache_dir
             .as_ref()
-            .and_then(|dir| ModuleCache::new(dir).ok());
+            .and_then(|dir| ModuleCache::open_or_warn(dir));
         Ok(Runtime {
             ticker: Arc::new(Ticker::start(engine.clone())?),
             engine,
@@ -175,6 +175,7 @@ impl Runtime {
         policy
             .validate()
             .map_err(|e| Error::PolicyDenied(format!("{e:#}")))?;
+        crate::cache::check_grants(&policy, self.cache.as_ref())?;
         compile::check_size(bytes, &policy.limits)?;
         if policy.limits.fuel.is_some() && !self.options.fuel {
             return Err(Error::PolicyDenied(

@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod policy;
 pub mod pool;
+pub mod safe_fs;
 pub mod sink;
 pub mod transport;
 

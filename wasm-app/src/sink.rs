@@ -10,7 +10,6 @@
 
 mod unify;
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -135,7 +134,8 @@ pub fn create(
     let out: Box<dyn Write + Send> = if is_stdio(path) {
         Box::new(BufWriter::new(io::stdout()))
     } else {
-        let f = File::create(path).with_context(|| format!("cannot create {name}"))?;
+        let f =
+            crate::safe_fs::create_output(path).with_context(|| format!("cannot create {name}"))?;
         Box::new(BufWriter::with_capacity(1 << 20, f))
     };
     let (out, error) = Latch::wrap(out);

@@ -38,6 +38,7 @@ fn compiled_modules_are_cached_verified_and_rebuilt_when_corrupt() {
     let entries: Vec<_> = std::fs::read_dir(dir.path())
         .expect("cache dir")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     // Flip one byte in the middle of the compiled code: never trusted.
