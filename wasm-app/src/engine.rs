@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - every store of this engine has an epoch deadline, so no guest code runs
-//!   unbounded: a ticker thread advances the epoch every [`TICK`];
+//!   unbounded: a ticker thread advances the epoch every [`TICK`]; host
+//!   calls are bounded by the same deadline ([`crate::deadline`]);
 //! - a module is checked against its policy's SHA-256 *before* compilation,
 //!   and its imports are resolved once ([`InstancePre`]), so instantiation
 //!   only allocates.
@@ -367,9 +368,12 @@ impl LoadedModule {
 /// Resolves a core module's imports against WASI preview 1, once.
 fn prepare_core(engine: &Engine, module: &Module) -> Result<InstancePre<HostState>> {
     let mut linker: Linker<HostState> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
+    // Async: every guest call is a future under its deadline (`deadline.rs`),
+    // so WASI's host calls can be cut off too.
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut HostState| &mut s.wasi)
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the linker")?;
+    crate::files::bound_core(&mut linker)?;
     linker
         .instantiate_pre(module)
         .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))

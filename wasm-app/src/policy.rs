@@ -12,6 +12,7 @@
 //! timeout = "5s"
 //! fuel = 10_000_000
 //! max-instances = 4
+//! max-open-files = 128
 //! inherit-stdio = false
 //!
 //! [env]
@@ -36,6 +37,8 @@ pub const DEFAULT_MAX_MEMORY: u64 = 512 << 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default cap on table elements per instance.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
+/// Default cap on files and directories an instance holds open at once.
+pub const DEFAULT_MAX_OPEN_FILES: u32 = 128;
 
 /// A directory the module may see.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -88,6 +91,9 @@ pub struct Limits {
     pub max_instances: Option<u32>,
     /// Table elements per instance.
     pub max_table_elements: u64,
+    /// Files and directories an instance holds open at once, its granted
+    /// directories included; opening one more fails in the guest (`EMFILE`).
+    pub max_open_files: u32,
 }
 
 impl Default for Limits {
@@ -98,6 +104,7 @@ impl Default for Limits {
             fuel: None,
             max_instances: None,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
         }
     }
 }
@@ -133,6 +140,7 @@ struct Manifest {
     fuel: Option<u64>,
     max_instances: Option<u32>,
     max_table_elements: Option<u64>,
+    max_open_files: Option<u32>,
 }
 
 impl Policy {
@@ -160,6 +168,9 @@ impl Policy {
         limits.max_instances = m.max_instances;
         if let Some(n) = m.max_table_elements {
             limits.max_table_elements = n;
+        }
+        if let Some(n) = m.max_open_files {
+            limits.max_open_files = n;
         }
         let dirs = m
             .dirs
