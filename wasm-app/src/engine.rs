@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -78,9 +78,18 @@ impl Ticker {
         let handle = std::thread::Builder::new()
             .name("wasm-epoch".into())
             .spawn(move || {
+                // The epoch follows the wall clock, not the number of
+                // sleeps: a sleep that overruns (a busy machine) is caught
+                // up at once, so deadlines in ticks stay deadlines in time.
+                let start = Instant::now();
+                let mut ticks: u128 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    engine.increment_epoch();
+                    let due = start.elapsed().as_nanos() / TICK.as_nanos();
+                    while ticks < due {
+                        engine.increment_epoch();
+                        ticks += 1;
+                    }
                 }
             })
             .context("cannot start the epoch ticker thread")?;
