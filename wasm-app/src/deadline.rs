@@ -73,7 +73,9 @@ impl Deadline {
         };
         let left = at.saturating_duration_since(Instant::now()).as_nanos();
         let ticks = left.div_ceil(TICK.as_nanos()).saturating_add(1);
-        u64::try_from(ticks).unwrap_or(MAX_TICKS).clamp(1, MAX_TICKS)
+        u64::try_from(ticks)
+            .unwrap_or(MAX_TICKS)
+            .clamp(1, MAX_TICKS)
     }
 
     /// Runs `fut` to completion on the calling thread, or until the
@@ -153,13 +155,15 @@ mod tests {
         let ct = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let r = ct.block_on(async { Deadline::after(Duration::from_secs(1)).block_on(async { Ok(1) }) });
+        let r = ct
+            .block_on(async { Deadline::after(Duration::from_secs(1)).block_on(async { Ok(1) }) });
         assert!(matches!(r, Err(Error::Other(_))));
         let mt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
             .unwrap();
-        let r = mt.block_on(async { Deadline::after(Duration::from_secs(1)).block_on(async { Ok(2) }) });
+        let r = mt
+            .block_on(async { Deadline::after(Duration::from_secs(1)).block_on(async { Ok(2) }) });
         assert_eq!(r.unwrap(), 2);
     }
 }

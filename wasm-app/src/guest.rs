@@ -429,4 +429,3 @@ fn core_only() -> Error {
         "this is a component: the core ABI's exports and memory are not reachable"
     ))
 }
-

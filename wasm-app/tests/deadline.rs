@@ -135,7 +135,10 @@ fn reading_a_silent_fifo_ends_in_time() {
         Err(Error::LimitExceeded(Limit::Time(_))) => {}
         Err(e) => panic!("expected an errno or the time limit, got {e}"),
     }
-    assert!(elapsed < Duration::from_secs(1), "the read took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "the read took {elapsed:?}"
+    );
     assert_eq!(p.answer().expect("answer"), 42);
     // Lets a read stuck on the blocking pool return.
     let _ = writer.write_all(b"x");

@@ -4,7 +4,7 @@
 
 use wasmtime::{Store, Trap, WasmBacktrace, WasmParams, WasmResults};
 
-use super::{core_only, resolved, sig, Exports, Export, ExportError, Guest, Kind};
+use super::{core_only, resolved, sig, Export, ExportError, Exports, Guest, Kind};
 use crate::component::{missing_world, ComponentGuest};
 use crate::deadline::Deadline;
 use crate::error::{Error, Limit, Result};
