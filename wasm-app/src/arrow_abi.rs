@@ -116,7 +116,7 @@ impl Guest {
                 .await?
                 .map(Buffer::from)
                 .map_err(|message| Error::GuestReported {
-                    message: Some(message),
+                    message: Some(crate::error::guest_text(message.as_bytes())),
                 });
         }
         self.require(Entry::Process)?;

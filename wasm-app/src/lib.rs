@@ -15,6 +15,7 @@
 pub mod arrow_abi;
 pub mod bench;
 pub mod cache;
+pub mod compile;
 pub mod component;
 mod deadline;
 pub mod engine;
@@ -30,6 +31,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod policy;
 pub mod pool;
+pub mod sink;
 pub mod transport;
 
 pub use engine::{EngineOptions, LoadedModule, Runtime};

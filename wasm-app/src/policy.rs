@@ -39,6 +39,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
 /// Default cap on files and directories an instance holds open at once.
 pub const DEFAULT_MAX_OPEN_FILES: u32 = 128;
+/// Default cap on the size of a module file: the study's largest guest is
+/// under 1 MiB; real plug-ins of a few MiB fit with room to spare.
+pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
+/// Default cap on the time spent compiling one module: the study's guests
+/// compile in well under a second; pathological code can take minutes.
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A directory the module may see.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -89,11 +95,15 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Live instances of the module at once; also turns on the pooling allocator.
     pub max_instances: Option<u32>,
-    /// Table elements per instance.
+    /// Table elements per instance, summed over its tables.
     pub max_table_elements: u64,
     /// Files and directories an instance holds open at once, its granted
     /// directories included; opening one more fails in the guest (`EMFILE`).
     pub max_open_files: u32,
+    /// Size of the module file (`.wasm` or `.wat`) the host will compile.
+    pub max_module_size: u64,
+    /// Wall-clock time the host spends compiling the module.
+    pub compile_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -105,6 +115,8 @@ impl Default for Limits {
             max_instances: None,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
+            max_module_size: DEFAULT_MAX_MODULE_SIZE,
+            compile_timeout: DEFAULT_COMPILE_TIMEOUT,
         }
     }
 }
@@ -141,6 +153,8 @@ struct Manifest {
     max_instances: Option<u32>,
     max_table_elements: Option<u64>,
     max_open_files: Option<u32>,
+    max_module_size: Option<String>,
+    compile_timeout: Option<String>,
 }
 
 impl Policy {
@@ -171,6 +185,12 @@ impl Policy {
         }
         if let Some(n) = m.max_open_files {
             limits.max_open_files = n;
+        }
+        if let Some(s) = &m.max_module_size {
+            limits.max_module_size = parse_size(s).context("max-module-size")?;
+        }
+        if let Some(s) = &m.compile_timeout {
+            limits.compile_timeout = parse_duration(s).context("compile-timeout")?;
         }
         let dirs = m
             .dirs
@@ -208,6 +228,12 @@ impl Policy {
         }
         if l.fuel == Some(0) {
             bail!("fuel must be at least 1");
+        }
+        if l.max_module_size == 0 {
+            bail!("max-module-size must be at least 1 byte");
+        }
+        if l.compile_timeout.is_zero() {
+            bail!("compile-timeout must be greater than zero");
         }
         Ok(())
     }
