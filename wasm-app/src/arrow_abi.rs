@@ -26,7 +26,6 @@ use arrow::buffer::Buffer;
 use crate::component::missing_world;
 use crate::error::{Error, Result};
 use crate::guest::{Entry, Guest, LentSlot};
-use crate::memory::Frame;
 
 impl Guest {
     /// Calls `wasm_memory_process_data_arrow` (a component's WIT `process`)
@@ -45,6 +44,32 @@ impl Guest {
         meta: &[u8],
         data: &[P],
     ) -> Result<Buffer> {
+        let data_len = self.check_input(meta, data)?;
+        self.run(async |g| g.process_call(meta, data, data_len).await)
+    }
+
+    /// The data call and then the flush call (`flush_meta`, no data) of one
+    /// command, as one operation under one deadline.
+    pub(crate) fn process_with_flush<P: AsRef<[u8]>>(
+        &mut self,
+        meta: &[u8],
+        data: &[P],
+        flush_meta: &[u8],
+    ) -> Result<(Buffer, Buffer)> {
+        let data_len = self.check_input(meta, data)?;
+        self.check_input::<&[u8]>(flush_meta, &[])?;
+        self.run(async |g| {
+            let out = g.process_call(meta, data, data_len).await?;
+            // The data call's areas go back before the flush call.
+            g.release().await?;
+            let tail = g.process_call::<&[u8]>(flush_meta, &[], 0).await?;
+            Ok((out, tail))
+        })
+    }
+
+    /// The total length of the data parts, or why this input cannot be
+    /// passed.
+    fn check_input<P: AsRef<[u8]>>(&self, meta: &[u8], data: &[P]) -> Result<u32> {
         let data_len = data
             .iter()
             .try_fold(0u64, |n, p| n.checked_add(p.as_ref().len() as u64))
@@ -57,7 +82,16 @@ impl Guest {
                 crate::policy::format_size(limit.min(i32::MAX as u64))
             )));
         }
-        let data_len = data_len as u32;
+        Ok(data_len as u32)
+    }
+
+    /// One Arrow call, inside an operation (`Guest::run`).
+    async fn process_call<P: AsRef<[u8]>>(
+        &mut self,
+        meta: &[u8],
+        data: &[P],
+        data_len: u32,
+    ) -> Result<Buffer> {
         if self.is_component() {
             // WIT `process`: the canonical ABI copies both lists in and the
             // result out; `Err(message)` is the guest's reported error.
@@ -75,38 +109,37 @@ impl Guest {
                 }
             };
             return self
-                .call_component("process", |c| match &c.arrow {
-                    Ok(a) => Ok(a.call_process(&mut c.store, meta, data)),
+                .call_component("process", async |c| match &c.arrow {
+                    Ok(a) => Ok(a.call_process(&mut c.store, meta, data).await),
                     Err(why) => Err(missing_world("arrow-processor", "process", why)),
-                })?
+                })
+                .await?
                 .map(Buffer::from)
                 .map_err(|message| Error::GuestReported {
                     message: Some(crate::error::guest_text(message.as_bytes())),
                 });
         }
         self.require(Entry::Process)?;
-        self.arm()?;
-        let meta_ptr = self.lend(LentSlot::Meta, meta.len() as u32)?;
+        let meta_ptr = self.lend(LentSlot::Meta, meta.len() as u32).await?;
         self.write(meta_ptr, &[meta])?;
         // With no data the guest does not look at the pointer.
         let data_ptr = match data_len {
             0 => 0,
             n => {
-                let ptr = self.lend(LentSlot::Data, n)?;
+                let ptr = self.lend(LentSlot::Data, n).await?;
                 self.write(ptr, data)?;
                 ptr
             }
         };
-        let mut frame = Frame::new(self);
-        let ret = frame.guest.exports_process((
-            meta_ptr as i32,
-            meta.len() as i32,
-            data_ptr as i32,
-            data_len as i32,
-        ))?;
-        let (ptr, len) = Guest::take_pair(&mut frame, ret, "Arrow result pair")?;
-        let out = frame.guest.copy_out(ptr, len, "Arrow result")?;
-        frame.finish()?;
-        Ok(out)
+        let ret = self
+            .exports_process((
+                meta_ptr as i32,
+                meta.len() as i32,
+                data_ptr as i32,
+                data_len as i32,
+            ))
+            .await?;
+        let (ptr, len) = self.take_pair(ret, "Arrow result pair").await?;
+        self.copy_out(ptr, len, "Arrow result")
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! A component gets WASI 0.2 (`wasmtime_wasi::p2`) built from the same
 //! [`wasi_builder`](crate::host::wasi_builder) as a core module's WASI
-//! preview 1, the same [`Limiter`], and per call the same epoch deadline and
-//! fuel ([`crate::guest::arm`]); errors go through the same
-//! [`classify`](crate::guest::classify).
+//! preview 1, the same [`Limiter`] and open-file bound ([`crate::files`]),
+//! and per call the same deadline and fuel ([`crate::deadline`]); errors go
+//! through the same [`classify`](crate::guest::classify). Exports are called
+//! as futures (async bindings), so that a WASI host call is cut off at the
+//! deadline too.
 
 use anyhow::Context;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
@@ -23,6 +25,7 @@ pub(crate) mod greeter {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "greeter",
+        exports: { default: async },
     });
 }
 
@@ -31,6 +34,7 @@ pub(crate) mod arrow {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "arrow-processor",
+        exports: { default: async },
     });
 }
 
@@ -57,6 +61,8 @@ pub(crate) struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
+    /// `max-open-files`, enforced by [`crate::files`].
+    pub(crate) max_open_files: usize,
 }
 
 impl ComponentState {
@@ -65,6 +71,7 @@ impl ComponentState {
             ctx: wasi_builder(policy)?.build(),
             table: ResourceTable::new(),
             limiter: Limiter::new(policy),
+            max_open_files: policy.limits.max_open_files as usize,
         })
     }
 }
@@ -96,9 +103,10 @@ pub(crate) fn prepare(
         })
     })?;
     let mut linker: Linker<ComponentState> = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the component linker")?;
+    crate::files::bound_component(&mut linker)?;
     linker
         .instantiate_pre(&component)
         .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))
@@ -115,11 +123,11 @@ pub(crate) struct ComponentGuest {
 
 impl ComponentGuest {
     /// Instantiates `pre` in `store` (limits already armed by the caller).
-    pub(crate) fn new(
+    pub(crate) async fn new(
         mut store: Store<ComponentState>,
         pre: &InstancePre<ComponentState>,
     ) -> wasmtime::Result<Self> {
-        let instance = pre.instantiate(&mut store)?;
+        let instance = pre.instantiate_async(&mut store).await?;
         let why = |e: wasmtime::Error| format!("{:#}", anyhow::Error::from(e));
         let greeter = greeter::Greeter::new(&mut store, &instance).map_err(why);
         let arrow = arrow::ArrowProcessor::new(&mut store, &instance).map_err(why);

@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - every store of this engine has an epoch deadline, so no guest code runs
-//!   unbounded: a ticker thread advances the epoch every [`TICK`];
+//!   unbounded: a ticker thread advances the epoch every [`TICK`]; host
+//!   calls are bounded by the same deadline ([`crate::deadline`]);
 //! - a module is checked against its policy's SHA-256 *before* compilation,
 //!   and its imports are resolved once ([`InstancePre`]), so instantiation
 //!   only allocates.
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -78,9 +79,18 @@ impl Ticker {
         let handle = std::thread::Builder::new()
             .name("wasm-epoch".into())
             .spawn(move || {
+                // The epoch follows the wall clock, not the number of
+                // sleeps: a sleep that overruns (a busy machine) is caught
+                // up at once, so deadlines in ticks stay deadlines in time.
+                let start = Instant::now();
+                let mut ticks: u128 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    engine.increment_epoch();
+                    let due = start.elapsed().as_nanos() / TICK.as_nanos();
+                    while ticks < due {
+                        engine.increment_epoch();
+                        ticks += 1;
+                    }
                 }
             })
             .context("cannot start the epoch ticker thread")?;
@@ -371,9 +381,12 @@ impl LoadedModule {
 /// Resolves a core module's imports against WASI preview 1, once.
 fn prepare_core(engine: &Engine, module: &Module) -> Result<InstancePre<HostState>> {
     let mut linker: Linker<HostState> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
+    // Async: every guest call is a future under its deadline (`deadline.rs`),
+    // so WASI's host calls can be cut off too.
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s: &mut HostState| &mut s.wasi)
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the linker")?;
+    crate::files::bound_core(&mut linker)?;
     linker
         .instantiate_pre(module)
         .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))

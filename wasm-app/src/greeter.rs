@@ -6,7 +6,8 @@
 //! guest returns a pointer to a [`wasm_abi::Pair`] describing the greeting.
 //! Either way the name goes into the instance's kept input area (lent for
 //! the call, as for Arrow data: no allocate/free pair per call), and the host
-//! frees every area the guest returns.
+//! frees every area the guest returns. A greet is one operation under one
+//! deadline (`Guest::run`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +15,7 @@ use std::str::FromStr;
 use crate::component::missing_world;
 use crate::error::{Error, Result};
 use crate::guest::{Entry, Guest, LentSlot};
-use crate::memory::{self, Frame, DEFAULT_MAX_STRING};
+use crate::memory::{self, DEFAULT_MAX_STRING};
 
 /// Which of the two string ABIs to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,17 +72,21 @@ impl Guest {
             if abi == StringAbi::C && name.as_bytes().contains(&0) {
                 return Err(nul_in_c_name());
             }
-            let greeting = self.call_component("greet", |c| match &c.greeter {
-                Ok(g) => Ok(g.call_greet(&mut c.store, name)),
-                Err(why) => Err(missing_world("greeter", "greet", why)),
-            })?;
-            if greeting.len() > DEFAULT_MAX_STRING {
-                return Err(Error::BadString(format!(
-                    "greeting of {} bytes exceeds the {DEFAULT_MAX_STRING}-byte cap",
-                    greeting.len()
-                )));
-            }
-            return Ok(greeting);
+            return self.run(async |g| {
+                let greeting = g
+                    .call_component("greet", async |c| match &c.greeter {
+                        Ok(w) => Ok(w.call_greet(&mut c.store, name).await),
+                        Err(why) => Err(missing_world("greeter", "greet", why)),
+                    })
+                    .await?;
+                if greeting.len() > DEFAULT_MAX_STRING {
+                    return Err(Error::BadString(format!(
+                        "greeting of {} bytes exceeds the {DEFAULT_MAX_STRING}-byte cap",
+                        greeting.len()
+                    )));
+                }
+                Ok(greeting)
+            });
         }
         match abi {
             StringAbi::C => self.greet_c(name),
@@ -94,46 +99,38 @@ impl Guest {
         if name.as_bytes().contains(&0) {
             return Err(nul_in_c_name());
         }
-        self.require(Entry::GreetC)?;
-        self.arm()?;
-        let ptr = self.lend(LentSlot::Data, name_len(name.len() + 1)?)?;
-        self.write(ptr, &[name.as_bytes(), &[0]])?;
-        let mut frame = Frame::new(self);
-        let ret = frame.guest.exports_greet_c(ptr as i32)?;
-        if ret == wasm_abi::ERROR_RESULT {
-            return Err(frame.guest.guest_error());
-        }
-        frame.adopt(ret as u32);
-        let bytes = memory::read_cstr(
-            frame.guest.memory_bytes(),
-            ret as u32,
-            DEFAULT_MAX_STRING,
-            "greeting",
-        )?;
-        let greeting = memory::utf8(bytes, "greeting")?.to_owned();
-        frame.finish()?;
-        Ok(greeting)
+        let len = name_len(name.len() + 1)?;
+        self.run(async |g| {
+            g.require(Entry::GreetC)?;
+            let ptr = g.lend(LentSlot::Data, len).await?;
+            g.write(ptr, &[name.as_bytes(), &[0]])?;
+            let ret = g.exports_greet_c(ptr as i32).await?;
+            if ret == wasm_abi::ERROR_RESULT {
+                return Err(g.guest_error().await);
+            }
+            g.adopt(ret as u32);
+            let bytes =
+                memory::read_cstr(g.memory_bytes(), ret as u32, DEFAULT_MAX_STRING, "greeting")?;
+            Ok(memory::utf8(bytes, "greeting")?.to_owned())
+        })
     }
 
     /// The Rust ABI greeter.
     pub fn greet_rust(&mut self, name: &str) -> Result<String> {
-        self.require(Entry::GreetRust)?;
-        self.arm()?;
-        let ptr = self.lend(LentSlot::Data, name_len(name.len())?)?;
-        self.write(ptr, &[name.as_bytes()])?;
-        let mut frame = Frame::new(self);
-        let ret = frame
-            .guest
-            .exports_greet_rust(ptr as i32, name.len() as i32)?;
-        let (gptr, glen) = Guest::take_pair(&mut frame, ret, "greeting pair")?;
-        if glen as usize > DEFAULT_MAX_STRING {
-            return Err(Error::BadString(format!(
-                "greeting of {glen} bytes exceeds the {DEFAULT_MAX_STRING}-byte cap"
-            )));
-        }
-        let bytes = memory::slice(frame.guest.memory_bytes(), gptr, glen, "greeting")?;
-        let greeting = memory::utf8(bytes, "greeting")?.to_owned();
-        frame.finish()?;
-        Ok(greeting)
+        let len = name_len(name.len())?;
+        self.run(async |g| {
+            g.require(Entry::GreetRust)?;
+            let ptr = g.lend(LentSlot::Data, len).await?;
+            g.write(ptr, &[name.as_bytes()])?;
+            let ret = g.exports_greet_rust(ptr as i32, len as i32).await?;
+            let (gptr, glen) = g.take_pair(ret, "greeting pair").await?;
+            if glen as usize > DEFAULT_MAX_STRING {
+                return Err(Error::BadString(format!(
+                    "greeting of {glen} bytes exceeds the {DEFAULT_MAX_STRING}-byte cap"
+                )));
+            }
+            let bytes = memory::slice(g.memory_bytes(), gptr, glen, "greeting")?;
+            Ok(memory::utf8(bytes, "greeting")?.to_owned())
+        })
     }
 }

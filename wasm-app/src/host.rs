@@ -15,6 +15,8 @@ use crate::policy::Policy;
 pub struct HostState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limiter: Limiter,
+    /// `max-open-files`, enforced by [`crate::files`].
+    pub(crate) max_open_files: usize,
 }
 
 impl HostState {
@@ -23,6 +25,7 @@ impl HostState {
         Ok(HostState {
             wasi: wasi_builder(policy)?.build_p1(),
             limiter: Limiter::new(policy),
+            max_open_files: policy.limits.max_open_files as usize,
         })
     }
 }
@@ -35,8 +38,10 @@ pub(crate) fn wasi_builder(policy: &Policy) -> anyhow::Result<WasiCtxBuilder> {
     b.allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        // Calls are synchronous: do file I/O on the calling thread.
-        .allow_blocking_current_thread(true);
+        // File I/O goes to tokio's blocking pool, never the calling thread:
+        // a call's future then stays cancellable at its deadline
+        // (`deadline.rs`), even in an `open(2)` that never returns.
+        .allow_blocking_current_thread(false);
     if policy.inherit_stdio {
         b.inherit_stdio();
     }

@@ -4,9 +4,10 @@
 //! - a (ptr, len) from the guest is used only after `ptr + len` is checked
 //!   (without overflow) against the memory's current size;
 //! - C strings are searched for their NUL only up to a length cap;
-//! - every area a guest returns in a call is freed when the call's [`Frame`]
-//!   ends, on success and on error alike (after a trap the instance is
-//!   discarded instead, so nothing is called on it);
+//! - every area a guest returns in an operation is adopted and freed when
+//!   the operation ends (`Guest::run`), on success and on error alike
+//!   (after a trap the instance is discarded instead, so nothing is called
+//!   on it);
 //! - inputs go into [`Lent`] areas the host keeps per instance and rewrites
 //!   on every call (the ABI lends an input to the guest for one call only),
 //!   so a call costs no allocate/free pair for its input. Every write into
@@ -16,7 +17,6 @@
 use wasm_abi::Pair;
 
 use crate::error::{Error, Result};
-use crate::guest::Guest;
 
 /// Longest string the host reads from a guest unless told otherwise.
 pub const DEFAULT_MAX_STRING: usize = 64 << 20;
@@ -106,53 +106,6 @@ impl Lent {
         len.checked_next_multiple_of(unit)
             .filter(|c| *c <= i32::MAX as u32)
             .unwrap_or(len)
-    }
-}
-
-/// The areas one host call receives from a guest, freed together.
-pub(crate) struct Frame<'g> {
-    pub(crate) guest: &'g mut Guest,
-    /// Every area to hand back to `wasm_deallocate`.
-    owned: Vec<u32>,
-}
-
-impl<'g> Frame<'g> {
-    pub(crate) fn new(guest: &'g mut Guest) -> Self {
-        Frame {
-            guest,
-            owned: Vec::new(),
-        }
-    }
-
-    /// Takes ownership of an area the guest returned, to free it at the end.
-    pub(crate) fn adopt(&mut self, ptr: u32) {
-        if !self.owned.contains(&ptr) {
-            self.owned.push(ptr);
-        }
-    }
-
-    /// Frees everything, reporting a guest that refuses to free its own areas.
-    pub(crate) fn finish(mut self) -> Result<()> {
-        let owned = std::mem::take(&mut self.owned);
-        for ptr in owned {
-            self.guest.free(ptr)?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Frame<'_> {
-    fn drop(&mut self) {
-        // Error path: free what we can. A trapped instance is discarded by
-        // its owner, so don't call into it again.
-        if self.guest.is_poisoned() {
-            return;
-        }
-        for ptr in std::mem::take(&mut self.owned) {
-            if self.guest.call_deallocate(ptr as i32).is_err() {
-                break;
-            }
-        }
     }
 }
 

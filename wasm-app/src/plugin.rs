@@ -47,10 +47,12 @@ impl Plugin {
     /// Runs `f` on the instance; drops the instance if `f` poisoned it.
     pub fn with_guest<R>(&mut self, f: impl FnOnce(&mut Guest) -> Result<R>) -> Result<R> {
         let result = f(self.guest()?);
-        if let Err(e) = &result {
-            if e.poisons_instance() {
-                self.guest = None;
-            }
+        let poisoned = match &result {
+            Err(e) => e.poisons_instance(),
+            Ok(_) => false,
+        };
+        if poisoned || self.guest.as_ref().is_some_and(Guest::is_poisoned) {
+            self.guest = None;
         }
         result
     }
@@ -71,7 +73,8 @@ impl Plugin {
     }
 
     /// Runs an Arrow command over `input` in one call, then the flush call,
-    /// and returns everything the guest produced.
+    /// and returns everything the guest produced. Both calls are one
+    /// operation, under one deadline.
     ///
     /// Returns `None` when the guest produced no stream at all.
     pub fn process(
@@ -87,8 +90,7 @@ impl Plugin {
         let flush_meta = transport::encode_meta(command, &flush_config).map_err(Error::Other)?;
         let data = transport::encode_parts(&input.schema, &input.batches).map_err(Error::Other)?;
 
-        let out = self.with_guest(|g| g.process_arrow_parts(&meta, &data))?;
-        let tail = self.with_guest(|g| g.process_arrow_raw(&flush_meta, &[]))?;
+        let (out, tail) = self.with_guest(|g| g.process_with_flush(&meta, &data, &flush_meta))?;
         let max = self.module.policy().limits.output_limit();
         let mut result = decode(out, max)?;
         if let Some(t) = decode(tail, max)? {

@@ -13,6 +13,7 @@
 //! timeout = "5s"
 //! fuel = 10_000_000
 //! max-instances = 4
+//! max-open-files = 128
 //! inherit-stdio = false
 //!
 //! [env]
@@ -37,6 +38,8 @@ pub const DEFAULT_MAX_MEMORY: u64 = 512 << 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default cap on table elements per instance.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
+/// Default cap on files and directories an instance holds open at once.
+pub const DEFAULT_MAX_OPEN_FILES: u32 = 128;
 /// Default cap on the size of a module file: the study's largest guest is
 /// under 1 MiB; real plug-ins of a few MiB fit with room to spare.
 pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
@@ -101,6 +104,9 @@ pub struct Limits {
     pub max_instances: Option<u32>,
     /// Table elements per instance, summed over its tables.
     pub max_table_elements: u64,
+    /// Files and directories an instance holds open at once, its granted
+    /// directories included; opening one more fails in the guest (`EMFILE`).
+    pub max_open_files: u32,
     /// Size of the module file (`.wasm` or `.wat`) the host will compile.
     pub max_module_size: u64,
     /// Wall-clock time the host spends compiling the module.
@@ -129,6 +135,7 @@ impl Default for Limits {
             fuel: None,
             max_instances: None,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
             max_output: None,
@@ -168,6 +175,7 @@ struct Manifest {
     fuel: Option<u64>,
     max_instances: Option<u32>,
     max_table_elements: Option<u64>,
+    max_open_files: Option<u32>,
     max_module_size: Option<String>,
     compile_timeout: Option<String>,
 }
@@ -200,6 +208,9 @@ impl Policy {
         limits.max_instances = m.max_instances;
         if let Some(n) = m.max_table_elements {
             limits.max_table_elements = n;
+        }
+        if let Some(n) = m.max_open_files {
+            limits.max_open_files = n;
         }
         if let Some(s) = &m.max_module_size {
             limits.max_module_size = parse_size(s).context("max-module-size")?;

@@ -197,3 +197,67 @@ fn max_instances_caps_components_under_the_pooling_allocator() {
         .expect("an instance after one is dropped");
     assert_eq!(c.answer().expect("answer"), 42);
 }
+
+/// `sleep` blocks in WASI 0.2 (`subscribe-duration` of 584 years, then
+/// `pollable.block`): a host call, which epoch interruption cannot stop.
+/// The call's deadline must.
+#[test]
+fn sleeping_in_wasi_ends_at_the_timeout() {
+    let timeout = Duration::from_millis(200);
+    let mut p = Plugin::new(load(with_limits(Limits {
+        timeout,
+        ..Limits::default()
+    })));
+    assert_eq!(p.answer().expect("answer"), 42);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let r = p.greet(StringAbi::Rust, "sleep");
+        let _ = tx.send((p, r, start.elapsed()));
+    });
+    let (mut p, result, elapsed) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the sleeping call returns");
+    match result {
+        Err(Error::LimitExceeded(Limit::Time(d))) => assert_eq!(d, timeout),
+        other => panic!("expected the time limit, got {other:?}"),
+    }
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "a 200ms timeout ended the sleep after {elapsed:?}"
+    );
+    assert!(!p.has_instance(), "the sleeping instance is discarded");
+    assert_recovers(&mut p);
+}
+
+/// A component that opens a file 10 000 times without closing it stops at
+/// `max-open-files` (the granted directory counts) with an error inside
+/// the guest; the host is unharmed.
+#[test]
+fn open_files_are_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("f"), "data").expect("write");
+    let max = 16;
+    let mut policy = Policy {
+        dirs: vec![DirGrant {
+            host: dir.path().to_path_buf(),
+            guest: Some("/data".into()),
+            writable: false,
+        }],
+        ..Policy::default()
+    };
+    policy.limits.max_open_files = max;
+    let mut p = Plugin::new(load(policy));
+    let got = p
+        .greet(StringAbi::Rust, "files:/data/f")
+        .expect("the opens");
+    let opened: u32 = got
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected reply {got:?}"));
+    assert_eq!(opened, max - 1, "reply {got:?}");
+    assert!(!got.ends_with(" ok"), "reply {got:?}");
+    assert!(p.has_instance(), "an error inside the guest keeps it");
+    assert_recovers(&mut p);
+}

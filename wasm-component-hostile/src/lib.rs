@@ -6,6 +6,10 @@
 //! - `trap`: panics, which traps (`panic = "abort"`);
 //! - `passwd`: tries to read `/etc/passwd`; with no preopened directory this
 //!   must fail, and the error text is returned instead of the data;
+//! - `sleep`: sleeps for 2^64-1 ns (584 years: WASI's
+//!   `monotonic-clock.subscribe-duration`, then `pollable.block`);
+//! - `files:PATH`: opens `PATH` up to 10 000 times, keeping every file
+//!   open: returns how many it opened and the error that stopped it;
 //! - anything else: greets like the real greeter.
 
 wit_bindgen::generate!({
@@ -40,6 +44,21 @@ impl Guest for Hostile {
                 Ok(text) => text,
                 Err(e) => format!("error: {e}"),
             },
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_nanos(u64::MAX));
+                "woke up".into()
+            }
+            _ if name.starts_with("files:") => {
+                let path = &name["files:".len()..];
+                let mut kept = Vec::new();
+                while kept.len() < 10_000 {
+                    match std::fs::File::open(path) {
+                        Ok(f) => kept.push(f),
+                        Err(e) => return format!("{} {e}", kept.len()),
+                    }
+                }
+                format!("{} ok", kept.len())
+            }
             _ => format!("Hello World, {name}!"),
         }
     }
