@@ -74,6 +74,16 @@ pub mod meta {
     pub const COMMAND: &str = "command";
     /// struct of utf8 fields: the command's configuration, one field per key.
     pub const CONFIG: &str = "config";
+    /// Config key of the flush call (value `"true"`, no data): sent to every
+    /// instance after its last batch, so a stateful command emits its state.
+    pub const FLUSH: &str = "flush";
+    /// Config key of the merge call (value `"true"`): when several instances'
+    /// flush calls returned a stream, the host calls the command once more,
+    /// on one instance, with their results concatenated as one data stream;
+    /// the command returns them combined into one result (never an empty
+    /// payload), which replaces them. A command whose flush returns nothing
+    /// is never merged; one that cannot merge must fail the call.
+    pub const MERGE: &str = "merge";
 }
 
 /// A (pointer, length) pair as it lies in guest memory: 8 bytes, the payload

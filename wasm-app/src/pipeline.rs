@@ -6,23 +6,40 @@
 //! cheap; the compiled module is shared). A batch goes through every step as
 //! raw IPC bytes — one step's output is the next step's input, never decoded
 //! in between — and is decoded once at the end. Results are written in input
-//! order (or as they come with `ordered = false`). At the end each worker
-//! that processed a batch sends every step the flush call, whose output runs
-//! through the later steps: a stateful command (`count`) thus gives one
-//! partial result per worker; use one thread for a single total.
+//! order (or as they come with `ordered = false`).
 //!
-//! Memory: at most `2 × threads` batches are in flight, plus the reorder
-//! buffer, so host memory is a small multiple of one batch whatever the input
-//! size.
+//! End of stream ([`finish`]): step by step, every worker that processed a
+//! batch (and worker 0 always, so an empty input still gets e.g. a count of
+//! zero) sends its instance the flush call (config
+//! [`wasm_abi::meta::FLUSH`]). If more than one of those returned a stream,
+//! the host calls the command once more on one instance with config
+//! [`wasm_abi::meta::MERGE`] and their concatenation as data, and the merged
+//! result replaces them: a stateful command (`count`) gives one result
+//! whatever the number of threads. An empty merge result is an error (a
+//! guest that does not know the merge call, e.g. one treating it as a data
+//! call of `count`). The result runs through the later steps, whose flush
+//! follows.
+//!
+//! Memory: at most [`WINDOW_PER_THREAD`] × `threads` batches are between the
+//! reader and the output at once (queued, in a worker, or finished and
+//! waiting in the reorder buffer for an earlier one), and the reader also
+//! stops while the reorder buffer holds more than [`REORDER_BYTES`]: host
+//! memory is a small multiple of one batch whatever the input size, even if
+//! one batch is much slower than the others.
 //!
 //! Errors stop the run: everything before the failing batch (in input order)
 //! has been written, and the error names the batch.
 
-use std::collections::BTreeMap;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+mod collect;
+mod finish;
 
-use anyhow::Context;
+use collect::Collector;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Mutex;
+
+use anyhow::{anyhow, Context};
 use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
@@ -30,6 +47,12 @@ use arrow::datatypes::SchemaRef;
 use crate::engine::LoadedModule;
 use crate::plugin::Plugin;
 use crate::transport::{self, Table};
+
+/// Batches per worker that may be between the reader and the output.
+pub const WINDOW_PER_THREAD: usize = 4;
+
+/// Output bytes (IPC) the reorder buffer may hold before the reader waits.
+pub const REORDER_BYTES: usize = 64 << 20;
 
 /// Default rows per batch sent to a guest.
 /// 8192 keeps each instance's memory (input copy, decoded batch, encoded output)
@@ -59,6 +82,9 @@ pub struct Stats {
     pub bytes_in: u64,
     pub batches_out: u64,
     pub rows_out: u64,
+    /// The most batch results that waited at once in the reorder buffer for
+    /// an earlier batch (below [`WINDOW_PER_THREAD`] × threads).
+    pub max_reorder_depth: u64,
 }
 
 struct Work {
@@ -66,12 +92,26 @@ struct Work {
     batch: RecordBatch,
 }
 
-/// A result from a worker; `seq == None` for flush output.
+/// A worker's result for batch `seq`.
 struct Done {
-    seq: Option<u64>,
+    seq: u64,
     result: anyhow::Result<Vec<RecordBatch>>,
     schema: Option<SchemaRef>,
     bytes_in: u64,
+    /// Length of the output IPC stream, for the reorder buffer's bound.
+    bytes_out: usize,
+}
+
+impl Done {
+    fn failed(seq: u64, e: anyhow::Error) -> Self {
+        Done {
+            seq,
+            result: Err(e),
+            schema: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
 }
 
 /// Metadata streams of a step, encoded once.
@@ -79,20 +119,31 @@ struct Prepared {
     command: String,
     meta: Vec<u8>,
     flush: Vec<u8>,
+    merge: Vec<u8>,
+    /// The step's `max-output`: what the host decodes of this step's
+    /// results is bounded by the policy of the module that produced them.
+    max_output: u64,
 }
 
 fn prepare(step: &Step) -> anyhow::Result<Prepared> {
-    let mut flush_cfg: Vec<_> = step
-        .config
-        .iter()
-        .filter(|(k, _)| k != "flush")
-        .cloned()
-        .collect();
-    flush_cfg.push(("flush".into(), "true".into()));
+    use wasm_abi::meta::{FLUSH, MERGE};
+    // The step's config without the protocol keys, plus `key = "true"`.
+    let with = |key: &str| -> anyhow::Result<Vec<u8>> {
+        let mut cfg: Vec<_> = step
+            .config
+            .iter()
+            .filter(|(k, _)| k != FLUSH && k != MERGE)
+            .cloned()
+            .collect();
+        cfg.push((key.into(), "true".into()));
+        transport::encode_meta(&step.command, &cfg)
+    };
     Ok(Prepared {
         command: step.command.clone(),
         meta: transport::encode_meta(&step.command, &step.config)?,
-        flush: transport::encode_meta(&step.command, &flush_cfg)?,
+        flush: with(FLUSH)?,
+        merge: with(MERGE)?,
+        max_output: step.module.policy().limits.output_limit(),
     })
 }
 
@@ -125,6 +176,11 @@ fn chain(
     })
 }
 
+/// The bound on what the last step returns (0 without steps: nothing runs).
+fn last_output_limit(prepared: &[Prepared]) -> u64 {
+    prepared.last().map_or(0, |m| m.max_output)
+}
+
 fn decode(bytes: Buffer, max_output: u64) -> anyhow::Result<(Option<SchemaRef>, Vec<RecordBatch>)> {
     match transport::decode_stream(bytes, max_output)
         .context("a module returned an invalid Arrow stream")?
@@ -134,24 +190,16 @@ fn decode(bytes: Buffer, max_output: u64) -> anyhow::Result<(Option<SchemaRef>, 
     }
 }
 
-fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Done>) {
-    let prepared: anyhow::Result<Vec<Prepared>> = steps.iter().map(prepare).collect();
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = tx.send(Done {
-                seq: None,
-                result: Err(e),
-                schema: None,
-                bytes_in: 0,
-            });
-            return;
-        }
-    };
-    // The last step's result is decoded on the host: its policy bounds it.
-    let max_output = steps
-        .last()
-        .map_or(0, |s| s.module.policy().limits.output_limit());
+/// Processes batches until the input ends; returns the worker's instances
+/// for the end of stream ([`finish`]) if it has state to flush: it processed
+/// a batch, or it is worker 0 (`None` too after a panic, reported).
+fn worker(
+    id: usize,
+    steps: &[Step],
+    prepared: &[Prepared],
+    rx: &Mutex<Receiver<Work>>,
+    tx: &SyncSender<Done>,
+) -> Option<Vec<Plugin>> {
     let mut plugins: Vec<Plugin> = steps
         .iter()
         .map(|s| Plugin::new(s.module.clone()))
@@ -161,157 +209,36 @@ fn worker(id: usize, steps: &[Step], rx: &Mutex<Receiver<Work>>, tx: &SyncSender
         // Hold the lock only to take one item.
         let work = match rx.lock() {
             Ok(r) => r.recv(),
-            Err(_) => return,
+            Err(_) => return None,
         };
         let Ok(Work { seq, batch }) = work else { break };
         processed += 1;
-        let mut run = || -> anyhow::Result<(u64, Option<SchemaRef>, Vec<RecordBatch>)> {
+        let run = || -> anyhow::Result<Done> {
             let data = transport::encode_parts(&batch.schema(), std::slice::from_ref(&batch))?;
-            let n = data.iter().map(|b| b.len() as u64).sum();
-            let out = chain(&mut plugins, &prepared, 0, data)?;
-            let (schema, batches) = decode(out, max_output)?;
-            Ok((n, schema, batches))
-        };
-        let done = match run() {
-            Ok((n, schema, batches)) => Done {
-                seq: Some(seq),
+            let bytes_in = data.iter().map(|b| b.len() as u64).sum();
+            let out = chain(&mut plugins, prepared, 0, data)?;
+            let bytes_out = out.len();
+            let (schema, batches) = decode(out, last_output_limit(prepared))?;
+            Ok(Done {
+                seq,
                 result: Ok(batches),
                 schema,
-                bytes_in: n,
-            },
-            Err(e) => Done {
-                seq: Some(seq),
-                result: Err(e),
-                schema: None,
-                bytes_in: 0,
-            },
+                bytes_in,
+                bytes_out,
+            })
         };
-        if tx.send(done).is_err() {
-            return;
-        }
-    }
-    // End of input: flush every step; its output goes through the later
-    // steps. A worker that saw no batch has no state to flush (worker 0
-    // still flushes, so an empty input gets e.g. a count of zero).
-    if processed == 0 && id > 0 {
-        return;
-    }
-    for k in 0..plugins.len() {
-        let flushed = plugins[k]
-            .with_guest(|g| g.process_arrow_raw(&prepared[k].flush, &[]))
-            .with_context(|| format!("step {} flush", k + 1))
-            .and_then(|bytes| chain(&mut plugins, &prepared, k + 1, vec![bytes]))
-            .and_then(|bytes| decode(bytes, max_output));
-        let done = match flushed {
-            Ok((schema, batches)) => Done {
-                seq: None,
-                result: Ok(batches),
-                schema,
-                bytes_in: 0,
-            },
-            Err(e) => Done {
-                seq: None,
-                result: Err(e),
-                schema: None,
-                bytes_in: 0,
-            },
+        // A panic must not leave batch `seq` unanswered: the reader's window
+        // would wait for it forever.
+        let (done, panicked) = match std::panic::catch_unwind(AssertUnwindSafe(run)) {
+            Ok(Ok(done)) => (done, false),
+            Ok(Err(e)) => (Done::failed(seq, e), false),
+            Err(_) => (Done::failed(seq, anyhow!("the worker panicked")), true),
         };
-        if tx.send(done).is_err() {
-            return;
+        if tx.send(done).is_err() || panicked {
+            return None;
         }
     }
-}
-
-/// Collects worker results and writes them in order.
-struct Collector<E> {
-    emit: E,
-    ordered: bool,
-    stats: Stats,
-    schema: Option<SchemaRef>,
-    pending: BTreeMap<u64, Vec<RecordBatch>>,
-    next_out: u64,
-    /// The earliest batch that failed: nothing from it on is written.
-    failed_at: Option<u64>,
-    error: Option<anyhow::Error>,
-    flushes: Vec<Vec<RecordBatch>>,
-}
-
-impl<E: FnMut(&SchemaRef, &RecordBatch) -> anyhow::Result<()>> Collector<E> {
-    fn fail(&mut self, at: Option<u64>, e: anyhow::Error) {
-        if let Some(s) = at {
-            // Report the earliest failing batch, as output stops there.
-            if self.failed_at.is_none_or(|f| s < f) {
-                self.failed_at = Some(s);
-                self.error = Some(e);
-                return;
-            }
-        }
-        self.error.get_or_insert(e);
-    }
-
-    fn take(&mut self, d: Done) {
-        self.stats.bytes_in += d.bytes_in;
-        let batches = match d.result {
-            Ok(b) => b,
-            Err(e) => {
-                let e = match d.seq {
-                    Some(s) => e.context(format!("batch {s}")),
-                    None => e,
-                };
-                self.fail(d.seq, e);
-                return;
-            }
-        };
-        if self.schema.is_none() {
-            self.schema = d.schema;
-        }
-        match d.seq {
-            None => self.flushes.push(batches),
-            Some(_) if !self.ordered => {
-                if self.error.is_none() {
-                    self.write(&batches);
-                }
-            }
-            Some(s) => {
-                self.pending.insert(s, batches);
-            }
-        }
-        self.write_ready();
-    }
-
-    /// Writes consecutive finished batches before the first failure.
-    fn write_ready(&mut self) {
-        while self.next_out < self.failed_at.unwrap_or(u64::MAX) {
-            let Some(b) = self.pending.remove(&self.next_out) else {
-                break;
-            };
-            self.write(&b);
-            self.next_out += 1;
-        }
-    }
-
-    fn write(&mut self, batches: &[RecordBatch]) {
-        let Some(schema) = self.schema.clone() else {
-            return;
-        };
-        for b in batches {
-            if b.schema() != schema {
-                self.fail(
-                    None,
-                    anyhow::anyhow!("output schema changed from {schema:?} to {:?}", b.schema()),
-                );
-                self.failed_at = Some(0);
-                return;
-            }
-            if let Err(e) = (self.emit)(&schema, b) {
-                self.fail(None, e);
-                self.failed_at = Some(0);
-                return;
-            }
-            self.stats.batches_out += 1;
-            self.stats.rows_out += b.num_rows() as u64;
-        }
-    }
+    (processed > 0 || id == 0).then_some(plugins)
 }
 
 /// Streams `input` through `steps`, calling `emit` with the output schema
@@ -333,25 +260,19 @@ pub fn run(
     let batch_size = batch_size.max(1);
     let (work_tx, work_rx) = mpsc::sync_channel::<Work>(threads * 2);
     let (done_tx, done_rx) = mpsc::sync_channel::<Done>(threads * 2);
-    let work_rx = Arc::new(Mutex::new(work_rx));
-    let steps: Arc<Vec<Step>> = Arc::new(steps.to_vec());
-    let mut c = Collector {
-        emit,
-        ordered: options.ordered,
-        stats: Stats::default(),
-        schema: None,
-        pending: BTreeMap::new(),
-        next_out: 0,
-        failed_at: None,
-        error: None,
-        flushes: Vec::new(),
-    };
+    let work_rx = Mutex::new(work_rx);
+    let window = (threads * WINDOW_PER_THREAD) as u64;
+    let prepared: Vec<Prepared> = steps.iter().map(prepare).collect::<anyhow::Result<_>>()?;
+    let mut c = Collector::new(emit, options.ordered);
 
+    let mut workers: Vec<Vec<Plugin>> = Vec::new();
     std::thread::scope(|scope| {
-        for id in 0..threads {
-            let (rx, tx, steps) = (work_rx.clone(), done_tx.clone(), steps.clone());
-            scope.spawn(move || worker(id, &steps, &rx, &tx));
-        }
+        let handles: Vec<_> = (0..threads)
+            .map(|id| {
+                let (rx, tx, prepared) = (&work_rx, done_tx.clone(), &prepared);
+                scope.spawn(move || worker(id, steps, prepared, rx, &tx))
+            })
+            .collect();
         drop(done_tx);
         let mut seq = 0u64;
         'feed: for item in input {
@@ -366,6 +287,20 @@ pub fn run(
             let rows = batch.num_rows();
             let mut offset = 0;
             loop {
+                // Wait for results while the window is full: a slow batch
+                // stops the reader instead of piling up the ones after it.
+                while c.full(seq, window) {
+                    match done_rx.recv() {
+                        Ok(d) => {
+                            c.take(d);
+                            progress(&c.stats);
+                        }
+                        Err(_) => break 'feed,
+                    }
+                    if c.error.is_some() {
+                        break 'feed;
+                    }
+                }
                 let len = batch_size.min(rows - offset);
                 c.stats.batches_in += 1;
                 c.stats.rows_in += len as u64;
@@ -406,11 +341,23 @@ pub fn run(
             c.take(d);
             progress(&c.stats);
         }
+        // Worker 0 first: `finish` merges into the first flushing worker.
+        for h in handles {
+            match h.join() {
+                Ok(Some(plugins)) => workers.push(plugins),
+                Ok(None) => {}
+                Err(_) => c.fail(None, anyhow!("a pipeline worker panicked")),
+            }
+        }
     });
 
     if c.error.is_none() {
-        for batches in std::mem::take(&mut c.flushes) {
-            c.write(&batches);
+        let flushed = finish::finish(&mut workers, &prepared, |schema, batches| {
+            c.flushed(schema, &batches);
+            c.error.is_none()
+        });
+        if let Err(e) = flushed {
+            c.fail(None, e);
         }
     }
     match c.error {

@@ -74,7 +74,9 @@ impl Plugin {
 
     /// Runs an Arrow command over `input` in one call, then the flush call,
     /// and returns everything the guest produced. Both calls are one
-    /// operation, under one deadline.
+    /// operation, under one deadline, on one instance that sees all the
+    /// data, so a stateful command gives one result and needs no merge call
+    /// (see [`pipeline`](crate::pipeline) for several).
     ///
     /// Returns `None` when the guest produced no stream at all.
     pub fn process(
@@ -85,8 +87,8 @@ impl Plugin {
     ) -> Result<Option<Table>> {
         let meta = transport::encode_meta(command, config).map_err(Error::Other)?;
         let mut flush_config = config.to_vec();
-        flush_config.retain(|(k, _)| k != "flush");
-        flush_config.push(("flush".into(), "true".into()));
+        flush_config.retain(|(k, _)| k != wasm_abi::meta::FLUSH && k != wasm_abi::meta::MERGE);
+        flush_config.push((wasm_abi::meta::FLUSH.into(), "true".into()));
         let flush_meta = transport::encode_meta(command, &flush_config).map_err(Error::Other)?;
         let data = transport::encode_parts(&input.schema, &input.batches).map_err(Error::Other)?;
 

@@ -12,6 +12,9 @@
 //! - the flush call (config `flush` = `"true"`, `data_len == 0`) follows the
 //!   last batch: stateless commands return an empty payload without checking
 //!   their configuration, `count` returns its totals;
+//! - the merge call (config `merge` = `"true"`) carries several instances'
+//!   flush results as data: `count` returns their sum; a stateless command,
+//!   whose flush returns nothing and so is never merged, fails it;
 //! - bad input of any kind is an error, never a panic; should arrow panic
 //!   anyway, the panic hook leaves the message for `wasm_last_error` before
 //!   the instance traps.
@@ -134,6 +137,15 @@ pub fn process_buffer(meta: &[u8], data: Option<Buffer>) -> Result<Vec<u8>, Stri
         return match request.command {
             Command::Count => count::flush(),
             _ => Ok(Vec::new()),
+        };
+    }
+    if request.merge {
+        return match request.command {
+            Command::Count => count::merge(data),
+            other => Err(format!(
+                "command '{}' keeps no state: it has nothing to merge",
+                other.name()
+            )),
         };
     }
     let config = &request.config;

@@ -10,13 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use arrow::array::{Array, AsArray};
 use arrow::buffer::Buffer;
 use arrow::record_batch::RecordBatch;
-use wasm_abi::meta::{COMMAND, CONFIG};
+use wasm_abi::meta::{COMMAND, CONFIG, FLUSH, MERGE};
 
 use crate::columns::Strings;
 use crate::ipc::Input;
-
-/// Config key marking the flush call, sent once after the last batch.
-pub const FLUSH: &str = "flush";
 
 /// The commands this guest knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +36,14 @@ impl Command {
         ("tokenize", Command::Tokenize),
         ("count", Command::Count),
     ];
+
+    /// The command's name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("?", |(n, _)| *n)
+    }
 
     /// Parses a command name (exact, case-sensitive).
     pub fn parse(name: &str) -> Result<Self, String> {
@@ -80,6 +85,9 @@ pub struct Request {
     pub config: Config,
     /// `flush` = `"true"`: the call after the last batch.
     pub flush: bool,
+    /// `merge` = `"true"`: the call combining several instances' flush
+    /// results (the data); never together with `flush`.
+    pub merge: bool,
 }
 
 /// Parses the metadata stream.
@@ -102,20 +110,30 @@ pub fn parse(bytes: &[u8]) -> Result<Request, String> {
         Some(config) => parse_config(config.as_ref(), row)?,
         None => Config::default(),
     };
-    let flush = match config.get(FLUSH) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(format!(
-                "config key '{FLUSH}' must be 'true' or 'false', got '{other}'"
-            ))
-        }
-    };
+    let flush = flag(&config, FLUSH)?;
+    let merge = flag(&config, MERGE)?;
+    if flush && merge {
+        return Err(format!(
+            "config keys '{FLUSH}' and '{MERGE}' cannot both be 'true'"
+        ));
+    }
     Ok(Request {
         command,
         config,
         flush,
+        merge,
     })
+}
+
+/// A boolean config key: unset or `"false"` is false, `"true"` true.
+fn flag(config: &Config, key: &str) -> Result<bool, String> {
+    match config.get(key) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!(
+            "config key '{key}' must be 'true' or 'false', got '{other}'"
+        )),
+    }
 }
 
 /// Reads the whole stream and returns the batch holding its only row.

@@ -492,3 +492,5 @@ fn panic_hook_records_the_message_for_last_error() {
     assert!(err.starts_with("guest panicked: "), "{err}");
     assert!(err.contains("deliberate test panic"), "{err}");
 }
+
+mod merge;
