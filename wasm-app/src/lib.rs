@@ -19,6 +19,9 @@ pub mod component;
 pub mod engine;
 pub mod error;
 pub mod formats;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod greeter;
 pub mod guest;
 pub mod host;
