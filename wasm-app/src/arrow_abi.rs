@@ -81,7 +81,7 @@ impl Guest {
                 })?
                 .map(Buffer::from)
                 .map_err(|message| Error::GuestReported {
-                    message: Some(message),
+                    message: Some(crate::error::guest_text(message.as_bytes())),
                 });
         }
         self.require(Entry::Process)?;

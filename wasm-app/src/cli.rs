@@ -149,6 +149,12 @@ struct PolicyArgs {
     /// Cap on live instances; also selects the pooling allocator.
     #[arg(long, value_name = "N")]
     max_instances: Option<u32>,
+    /// Largest module file the host will compile, e.g. 16MiB.
+    #[arg(long, value_name = "SIZE")]
+    max_module_size: Option<String>,
+    /// Longest time the host spends compiling the module, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    compile_timeout: Option<String>,
     /// Let the guest use the host's stdin, stdout and stderr.
     #[arg(long)]
     inherit_stdio: bool,
@@ -186,6 +192,12 @@ impl PolicyArgs {
         }
         if self.max_instances.is_some() {
             p.limits.max_instances = self.max_instances;
+        }
+        if let Some(s) = &self.max_module_size {
+            p.limits.max_module_size = parse_size(s).context("--max-module-size")?;
+        }
+        if let Some(s) = &self.compile_timeout {
+            p.limits.compile_timeout = parse_duration(s).context("--compile-timeout")?;
         }
         p.inherit_stdio |= self.inherit_stdio;
         p.validate()?;
@@ -265,8 +277,7 @@ impl Cli {
                 crossover,
             } => bench(modules, rows, threads, repeat, &crossover),
             Command::Inspect { file } => {
-                let bytes = std::fs::read(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let bytes = wasm_app::compile::read_module(&file, &Policy::default().limits)?;
                 let rt = Runtime::new(EngineOptions::default())?;
                 let loaded = rt.load_bytes(&file.display().to_string(), &bytes, Policy::default());
                 let sha = hex_sha256(&bytes);

@@ -13,9 +13,10 @@ use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::compile;
 use crate::error::{Error, Result};
 use crate::host::{wasi_builder, Limiter};
-use crate::policy::Policy;
+use crate::policy::{Limits, Policy};
 
 /// Bindings of `wit/greeter.wit`.
 pub(crate) mod greeter {
@@ -82,10 +83,17 @@ pub(crate) fn prepare(
     engine: &Engine,
     name: &str,
     bytes: &[u8],
+    limits: &Limits,
 ) -> Result<InstancePre<ComponentState>> {
-    let component = Component::new(engine, bytes).map_err(|e| Error::Load {
-        path: name.to_string(),
-        reason: format!("{:#}", anyhow::Error::from(e)),
+    let (owned_engine, owned) = (engine.clone(), bytes.to_vec());
+    let component = compile::bounded(limits.compile_timeout, move || {
+        Component::new(&owned_engine, &owned).map_err(anyhow::Error::from)
+    })
+    .map_err(|e| {
+        compile::into_error(e, |e| Error::Load {
+            path: name.to_string(),
+            reason: format!("{e:#}"),
+        })
     })?;
     let mut linker: Linker<ComponentState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)

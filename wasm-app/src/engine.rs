@@ -22,6 +22,7 @@ use wasmtime::{
 };
 
 use crate::cache::{CacheOutcome, ModuleCache};
+use crate::compile;
 use crate::component::{self, ComponentState};
 use crate::error::{Error, Limit, Result};
 use crate::guest::Guest;
@@ -158,12 +159,8 @@ impl Runtime {
     /// Reads, verifies and compiles (or loads from cache) a `.wasm` or `.wat`
     /// file, and resolves its imports against what `policy` grants.
     pub fn load(&self, path: &Path, policy: Policy) -> Result<LoadedModule> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::Load {
-            path: shown.clone(),
-            reason: e.to_string(),
-        })?;
-        self.load_bytes(&shown, &bytes, policy)
+        let bytes = compile::read_module(path, &policy.limits)?;
+        self.load_bytes(&path.display().to_string(), &bytes, policy)
     }
 
     /// As [`Runtime::load`], from bytes; `name` is used in messages.
@@ -178,6 +175,7 @@ impl Runtime {
         policy
             .validate()
             .map_err(|e| Error::PolicyDenied(format!("{e:#}")))?;
+        compile::check_size(bytes, &policy.limits)?;
         if policy.limits.fuel.is_some() && !self.options.fuel {
             return Err(Error::PolicyDenied(
                 "the policy sets fuel but the engine was built without fuel metering".into(),
@@ -194,7 +192,7 @@ impl Runtime {
         }
         if component::is_component(bytes) {
             // Components are compiled each time: the cache holds core modules.
-            let pre = component::prepare(&self.engine, name, bytes)?;
+            let pre = component::prepare(&self.engine, name, bytes, &policy.limits)?;
             return Ok(self.loaded(
                 name,
                 hex_sha,
@@ -203,12 +201,17 @@ impl Runtime {
                 policy,
             ));
         }
-        let compile = || Module::new(&self.engine, bytes).map_err(anyhow::Error::from);
+        let compile = || {
+            let (engine, owned) = (self.engine.clone(), bytes.to_vec());
+            compile::bounded(policy.limits.compile_timeout, move || {
+                Module::new(&engine, &owned).map_err(anyhow::Error::from)
+            })
+        };
         let (module, cache) = match &self.cache {
             Some(c) => c.load_or_compile(&self.engine, &sha256, compile),
             None => compile().map(|m| (m, CacheOutcome::Compiled)),
         }
-        .map_err(|e| load_err(format!("{e:#}")))?;
+        .map_err(|e| compile::into_error(e, |e| load_err(format!("{e:#}"))))?;
 
         let pre = prepare_core(&self.engine, &module)?;
         Ok(self.loaded(name, hex_sha, cache, Pre::Core(pre), policy))

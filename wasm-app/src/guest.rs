@@ -441,8 +441,10 @@ impl Guest {
         }
         let mut frame = Frame::new(self);
         let (ptr, len) = Guest::take_pair(&mut frame, ret, "wasm_last_error pair")?;
-        let bytes = memory::slice(frame.guest.memory_bytes(), ptr, len, "error message")?;
-        let text = String::from_utf8_lossy(bytes).into_owned();
+        // Only what will be shown is read: a capped, escaped prefix.
+        let shown = len.min(crate::error::MAX_GUEST_TEXT as u32);
+        let bytes = memory::slice(frame.guest.memory_bytes(), ptr, shown, "error message")?;
+        let text = crate::error::guest_text_read(bytes, u64::from(len - shown));
         frame.finish()?;
         Ok((!text.is_empty()).then_some(text))
     }
@@ -481,9 +483,9 @@ impl Guest {
         }
         let mem = self.memory_bytes();
         let pair = memory::read_pair(mem, ret as u32, "panic message pair").ok()?;
-        let len = pair.len.min(4096);
+        let len = pair.len.min(crate::error::MAX_GUEST_TEXT as u32);
         let bytes = memory::slice(mem, pair.ptr, len, "panic message").ok()?;
-        let text = String::from_utf8_lossy(bytes).trim().to_string();
+        let text = crate::error::guest_text(bytes);
         (!text.is_empty()).then_some(text)
     }
 

@@ -69,12 +69,25 @@ impl fmt::Display for LimitHit {
 
 impl std::error::Error for LimitHit {}
 
-/// Enforces memory and table caps. Unlike `StoreLimits` it fails the growth
-/// with a [`LimitHit`] error, so the host can name the limit instead of the
-/// guest seeing `-1` and dying later with an unrelated trap.
+/// Enforces memory and table caps for a whole store: the sum of every
+/// linear memory (and, separately, of every table) of the instance, so nine
+/// memories of 15 MiB do not pass a 16 MiB limit, and a component's core
+/// instances share one budget. Unlike `StoreLimits` it fails the growth with
+/// a [`LimitHit`] error, so the host can name the limit instead of the guest
+/// seeing `-1` and dying later with an unrelated trap.
+///
+/// wasmtime asks the limiter for every memory and table a store creates
+/// (growing from 0 to the initial size) and for every growth after, so the
+/// running totals below cover everything the store holds. A growth the
+/// limiter allowed but the OS then refused stays counted: the budget errs on
+/// the side of the host.
 pub(crate) struct Limiter {
     max_memory: u64,
     max_table_elements: u64,
+    /// Bytes of linear memory granted so far, over all memories.
+    memory_total: u64,
+    /// Elements granted so far, over all tables.
+    table_total: u64,
     /// The largest linear memory granted so far, in bytes: a component's
     /// memories are not exported, so this is how the host sees their size.
     largest_memory: usize,
@@ -85,50 +98,61 @@ impl Limiter {
         Limiter {
             max_memory: policy.limits.max_memory,
             max_table_elements: policy.limits.max_table_elements,
+            memory_total: 0,
+            table_total: 0,
             largest_memory: 0,
         }
     }
-}
 
-impl Limiter {
     /// The size of the largest linear memory of the store, in bytes.
     pub(crate) fn largest_memory(&self) -> usize {
         self.largest_memory
     }
 }
 
+/// `total` with one item grown from `current` to `desired`, or `None` if
+/// that passes `max` (overflow included).
+fn grown_total(total: u64, current: usize, desired: usize, max: u64) -> Option<u64> {
+    let extra = (desired as u64).saturating_sub(current as u64);
+    total.checked_add(extra).filter(|t| *t <= max)
+}
+
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.max_memory {
+        let Some(total) = grown_total(self.memory_total, current, desired, self.max_memory) else {
             return Err(wasmtime::Error::new(LimitHit(Limit::Memory(
                 self.max_memory,
             ))));
-        }
+        };
+        self.memory_total = total;
         self.largest_memory = self.largest_memory.max(desired);
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.max_table_elements {
+        let Some(total) = grown_total(self.table_total, current, desired, self.max_table_elements)
+        else {
             return Err(wasmtime::Error::new(LimitHit(Limit::TableElements(
                 self.max_table_elements,
             ))));
-        }
+        };
+        self.table_total = total;
         Ok(true)
     }
 
     // A core module is one instance with at most a few memories and tables;
-    // a component holds a handful of core instances.
+    // a component holds a handful of core instances. The byte and element
+    // budgets above bound what they hold; these bound the bookkeeping.
     fn instances(&self) -> usize {
         64
     }
@@ -139,5 +163,20 @@ impl ResourceLimiter for Limiter {
 
     fn tables(&self) -> usize {
         64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grown_total;
+
+    #[test]
+    fn totals_add_growth_and_refuse_past_the_limit() {
+        assert_eq!(grown_total(0, 0, 10, 16), Some(10));
+        assert_eq!(grown_total(10, 0, 6, 16), Some(16));
+        assert_eq!(grown_total(10, 0, 7, 16), None);
+        // Growing an existing item counts only the difference.
+        assert_eq!(grown_total(10, 10, 16, 16), Some(16));
+        assert_eq!(grown_total(u64::MAX - 1, 0, usize::MAX, u64::MAX), None);
     }
 }

@@ -8,6 +8,8 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, Type};
 use wasmtime::{Engine, ExternType, FuncType, Module, ValType};
 
+use crate::error::escape_controls;
+
 /// The result of inspecting a module.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -244,7 +246,8 @@ fn describe(ty: &ExternType) -> String {
 }
 
 impl Report {
-    /// Human-readable text.
+    /// Human-readable text. Names come from the module, so control
+    /// characters in them are escaped: a module can't drive the terminal.
     pub fn render(&self) -> String {
         let yes = |b: bool| if b { "yes" } else { "no" };
         let mut s = String::new();
@@ -278,16 +281,16 @@ impl Report {
             let _ = writeln!(
                 s,
                 "imports the host does not provide: {}",
-                self.unknown_imports.join(", ")
+                escape_controls(&self.unknown_imports.join(", "))
             );
         }
         let _ = writeln!(s, "imports ({}):", self.imports.len());
         for i in &self.imports {
-            let _ = writeln!(s, "  {i}");
+            let _ = writeln!(s, "  {}", escape_controls(i));
         }
         let _ = writeln!(s, "exports ({}):", self.exports.len());
         for e in &self.exports {
-            let _ = writeln!(s, "  {e}");
+            let _ = writeln!(s, "  {}", escape_controls(e));
         }
         s
     }

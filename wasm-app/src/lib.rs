@@ -15,6 +15,7 @@
 pub mod arrow_abi;
 pub mod bench;
 pub mod cache;
+pub mod compile;
 pub mod component;
 pub mod engine;
 pub mod error;

@@ -7,8 +7,12 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     if let Err(e) = cli.run() {
-        // One readable line (with its causes), no backtrace.
-        eprintln!("error: {e:#}");
+        // One readable line (with its causes), no backtrace. Parts of it may
+        // come from a module (import names, messages): capped and escaped.
+        eprintln!(
+            "error: {}",
+            wasm_app::error::guest_text(format!("{e:#}").as_bytes())
+        );
         std::process::exit(1);
     }
 }

@@ -36,6 +36,12 @@ pub const DEFAULT_MAX_MEMORY: u64 = 512 << 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default cap on table elements per instance.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
+/// Default cap on the size of a module file: the study's largest guest is
+/// under 1 MiB; real plug-ins of a few MiB fit with room to spare.
+pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
+/// Default cap on the time spent compiling one module: the study's guests
+/// compile in well under a second; pathological code can take minutes.
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A directory the module may see.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -86,8 +92,12 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Live instances of the module at once; also turns on the pooling allocator.
     pub max_instances: Option<u32>,
-    /// Table elements per instance.
+    /// Table elements per instance, summed over its tables.
     pub max_table_elements: u64,
+    /// Size of the module file (`.wasm` or `.wat`) the host will compile.
+    pub max_module_size: u64,
+    /// Wall-clock time the host spends compiling the module.
+    pub compile_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -98,6 +108,8 @@ impl Default for Limits {
             fuel: None,
             max_instances: None,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_module_size: DEFAULT_MAX_MODULE_SIZE,
+            compile_timeout: DEFAULT_COMPILE_TIMEOUT,
         }
     }
 }
@@ -133,6 +145,8 @@ struct Manifest {
     fuel: Option<u64>,
     max_instances: Option<u32>,
     max_table_elements: Option<u64>,
+    max_module_size: Option<String>,
+    compile_timeout: Option<String>,
 }
 
 impl Policy {
@@ -160,6 +174,12 @@ impl Policy {
         limits.max_instances = m.max_instances;
         if let Some(n) = m.max_table_elements {
             limits.max_table_elements = n;
+        }
+        if let Some(s) = &m.max_module_size {
+            limits.max_module_size = parse_size(s).context("max-module-size")?;
+        }
+        if let Some(s) = &m.compile_timeout {
+            limits.compile_timeout = parse_duration(s).context("compile-timeout")?;
         }
         let dirs = m
             .dirs
@@ -197,6 +217,12 @@ impl Policy {
         }
         if l.fuel == Some(0) {
             bail!("fuel must be at least 1");
+        }
+        if l.max_module_size == 0 {
+            bail!("max-module-size must be at least 1 byte");
+        }
+        if l.compile_timeout.is_zero() {
+            bail!("compile-timeout must be greater than zero");
         }
         Ok(())
     }
