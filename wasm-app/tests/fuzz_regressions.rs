@@ -48,7 +48,10 @@ fn every_crash_found_by_fuzzing_is_handled() {
             .collect();
         files.sort();
         for f in files {
-            let rel = format!("{name}/{}", f.file_name().unwrap_or_default().to_string_lossy());
+            let rel = format!(
+                "{name}/{}",
+                f.file_name().unwrap_or_default().to_string_lossy()
+            );
             if UNFIXED.contains(&rel.as_str()) {
                 continue;
             }
@@ -69,6 +72,9 @@ fn every_crash_found_by_fuzzing_is_handled() {
 #[test]
 fn unfixed_inputs_exist() {
     for rel in UNFIXED {
-        assert!(regressions().join(rel).is_file(), "{rel} is listed but missing");
+        assert!(
+            regressions().join(rel).is_file(),
+            "{rel} is listed but missing"
+        );
     }
 }
