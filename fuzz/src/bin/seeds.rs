@@ -111,7 +111,12 @@ fn write_table(out: &Path, name: &str, t: &Table) -> anyhow::Result<usize> {
                 n += put(out, "guest_stream", &format!("{name}.{tag}.arrows"), &s)?;
                 n += put(out, "read_ipc_stream", &format!("{name}.{tag}.arrows"), &s)?;
             }
-            n += put(out, "guest_memory", &format!("{name}.{tag}.mem"), &memory_image(&s))?;
+            n += put(
+                out,
+                "guest_memory",
+                &format!("{name}.{tag}.mem"),
+                &memory_image(&s),
+            )?;
         }
         if compression.is_some() {
             if let Ok(f) = ipc_file(t, &opts) {
@@ -166,7 +171,10 @@ fn parquet_settings() -> Vec<(&'static str, WriterProperties)> {
     };
     vec![
         ("plain", base().set_dictionary_enabled(false).build()),
-        ("snappy", base().set_compression(Compression::SNAPPY).build()),
+        (
+            "snappy",
+            base().set_compression(Compression::SNAPPY).build(),
+        ),
         (
             "zstd-v2",
             base()
