@@ -128,7 +128,9 @@ fn write_table(out: &Path, name: &str, t: &Table) -> anyhow::Result<usize> {
         n += put(out, "read_csv", &format!("{name}.csv"), &c)?;
     }
     for (tag, props) in parquet_settings() {
-        if let Ok(p) = parquet(t, props) {
+        // parquet's writer panics on some types (unimplemented!, ARROW-8817).
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parquet(t, props)));
+        if let Ok(Ok(p)) = written {
             n += put(out, "read_parquet", &format!("{name}.{tag}.parquet"), &p)?;
         }
     }
