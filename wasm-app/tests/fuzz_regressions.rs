@@ -20,8 +20,6 @@ const UNFIXED: &[&str] = &[
     "read_ipc_stream/crash-c70fd6f9b0db2d302cccb5940a59062895529cf5",
 ];
 
-    "arrow-buffer panics slicing a buffer past its end (decoder, being hardened)";
-
 #[test]
 #[ignore = "arrow-buffer panics slicing a buffer past its end (decoder, being hardened)"]
 fn unfixed_guest_memory_buffer_slice() {
