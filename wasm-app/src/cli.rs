@@ -8,8 +8,24 @@ use clap::{Args, Parser, Subcommand};
 use wasm_app::formats::{self, Format};
 use wasm_app::policy::{parse_duration, parse_size};
 use wasm_app::transport;
-use wasm_app::{component, inspect, pipeline};
+use wasm_app::{component, inspect, pipeline, sink};
 use wasm_app::{DirGrant, EngineOptions, Plugin, Policy, Runtime, StringAbi};
+
+/// `print!` that returns a write error (`EPIPE` under `| head`) instead of
+/// panicking; `main` ends quietly on a broken pipe.
+macro_rules! out {
+    ($($t:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!($($t)*))
+            .context("cannot write <stdout>")?
+    };
+}
+
+/// `println!` that returns a write error; see [`out!`].
+macro_rules! outln {
+    ($($t:tt)*) => {
+        out!("{}\n", format_args!($($t)*))
+    };
+}
 
 /// Load untrusted WebAssembly modules and exchange data with them safely.
 #[derive(Debug, Parser)]
@@ -235,7 +251,7 @@ impl Cli {
                 policy,
             } => {
                 let mut plugin = load(&policy, &module)?;
-                println!("{}", plugin.greet(abi, &name)?);
+                outln!("{}", plugin.greet(abi, &name)?);
                 Ok(())
             }
             Command::Process {
@@ -304,7 +320,7 @@ impl Cli {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                print!("{}", report.render());
+                out!("{}", report.render());
                 Ok(())
             }
         }
@@ -392,7 +408,7 @@ fn open_inputs(job: &ProcessJob) -> anyhow::Result<Vec<formats::Source>> {
 fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
     let sources = open_inputs(&job)?;
     let input = sources.into_iter().flatten();
-    let mut sink: Option<Box<dyn formats::Sink>> = None;
+    let mut sink: Option<Box<dyn sink::Sink>> = None;
     let bar = progress_bar(job.quiet);
     let start = std::time::Instant::now();
     let result = pipeline::run(
@@ -403,8 +419,8 @@ fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
         |schema, batch| {
             if sink.is_none() {
                 sink = Some(match &job.output {
-                    Some(path) => formats::create(path, job.format, schema)?,
-                    None => Box::new(formats::PrettySink),
+                    Some(path) => sink::create(path, job.format, schema)?,
+                    None => Box::new(sink::PrettySink),
                 });
             }
             match sink.as_mut() {
@@ -447,7 +463,7 @@ fn process(steps: &[pipeline::Step], job: ProcessJob) -> anyhow::Result<()> {
             stats.batches_out,
             path.display()
         ),
-        (None, 0) => println!("(no output)"),
+        (None, 0) => outln!("(no output)"),
         _ => {}
     }
     Ok(())
@@ -515,12 +531,12 @@ fn bench(
         s if s >= 1e-3 => format!("{:.2} ms", s * 1e3),
         s => format!("{:.1} µs", s * 1e6),
     };
-    println!(
+    outln!(
         "wasm-app bench: study schema, median of {repeat} runs, {} cores",
         default_threads()
     );
     let e = b::echo_vs_memcpy(&arrow, rows, repeat)?;
-    println!(
+    outln!(
         "echo {rows} rows ({:.1} MiB of IPC): memcpy {}, echo {} -> {:.2}x memcpy (goal: at most 3x)",
         e.ipc_bytes as f64 / (1 << 20) as f64,
         ms(e.memcpy),
@@ -528,15 +544,15 @@ fn bench(
         e.ratio()
     );
     let t = b::tokenize_threads(&arrow, rows, threads, repeat)?;
-    println!(
+    outln!(
         "tokenize {rows} rows: 1 thread {}, {threads} threads {} -> {:.2}x (goal: at least 1.8x on 2 cores)",
         ms(t.one),
         ms(t.many),
         t.speedup()
     );
-    println!("rows\tper-row C strings\tArrow echo\tper-row / Arrow");
+    outln!("rows\tper-row C strings\tArrow echo\tper-row / Arrow");
     for r in b::rows_vs_batch(&greeter, &arrow, crossover, repeat)? {
-        println!(
+        outln!(
             "{}\t{}\t{}\t{:.2}",
             r.rows,
             ms(r.per_row),
@@ -569,19 +585,19 @@ fn demo(modules: Option<PathBuf>, name: &str, args: &PolicyArgs) -> anyhow::Resu
     let policy = args.policy()?;
     let rt = args.runtime(&policy)?;
     let mut greeter = Plugin::new(rt.load(&m1, policy.clone())?);
-    println!("answer() = {}", greeter.answer()?);
-    println!("C ABI:    {}", greeter.greet(StringAbi::C, name)?);
-    println!("Rust ABI: {}", greeter.greet(StringAbi::Rust, name)?);
+    outln!("answer() = {}", greeter.answer()?);
+    outln!("C ABI:    {}", greeter.greet(StringAbi::C, name)?);
+    outln!("Rust ABI: {}", greeter.greet(StringAbi::Rust, name)?);
 
     let mut arrow = Plugin::new(rt.load(&m2, policy)?);
     let input = transport::study_example()?;
-    println!("Arrow input:");
-    println!("{}", transport::pretty(&input)?);
+    outln!("Arrow input:");
+    outln!("{}", transport::pretty(&input)?);
     let config = vec![("filename".to_string(), "test.txt".to_string())];
     let out = arrow
         .process("test", &config, &input)?
         .context("the Arrow module returned nothing for `test`")?;
-    println!("Arrow `test` result:");
-    println!("{}", transport::pretty(&out)?);
+    outln!("Arrow `test` result:");
+    outln!("{}", transport::pretty(&out)?);
     Ok(())
 }

@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod policy;
 pub mod pool;
+pub mod sink;
 pub mod transport;
 
 pub use engine::{EngineOptions, LoadedModule, Runtime};

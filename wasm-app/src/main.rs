@@ -7,6 +7,11 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     if let Err(e) = cli.run() {
+        // The reader of stdout is gone (`| head`): stop quietly with
+        // success, as `cat` does; the pipeline stopped at the failed write.
+        if wasm_app::sink::is_broken_pipe(&e) {
+            return;
+        }
         // One readable line (with its causes), no backtrace. Parts of it may
         // come from a module (import names, messages): capped and escaped.
         eprintln!(
