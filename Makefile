@@ -7,7 +7,7 @@
 CARGO ?= cargo
 MODULES := target/wasm-modules
 
-.PHONY: all guests demo test lint bench bench-peers bench-sizes bench-report clean
+.PHONY: all guests demo test lint fuzz bench bench-peers bench-sizes bench-report clean
 
 all: guests
 	$(CARGO) build
@@ -24,6 +24,14 @@ test: guests
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Coverage-guided fuzzing (cargo fuzz + libFuzzer + ASan, scripts/fuzz.sh):
+# FUZZ_TIME seconds per target; FUZZ_TARGETS="a b" runs only those. Installs
+# cargo-fuzz if missing; the first sanitizer build takes long (see README).
+FUZZ_TIME ?= 60
+
+fuzz:
+	FUZZ_TIME=$(FUZZ_TIME) bash scripts/fuzz.sh
 
 # Criterion settings for `make bench` (groups with big inputs set 10
 # samples themselves; fewer bootstrap resamples than criterion's 100 000

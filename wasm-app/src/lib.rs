@@ -22,6 +22,9 @@ pub mod engine;
 pub mod error;
 mod files;
 pub mod formats;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod greeter;
 pub mod guest;
 pub mod host;

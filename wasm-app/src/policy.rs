@@ -294,7 +294,7 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         .parse()
         .with_context(|| format!("size '{s}' is too large"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
+        "" | "b" | "byte" | "bytes" => 1,
         "k" | "kib" => 1 << 10,
         "kb" => 1_000,
         "m" | "mib" => 1 << 20,
