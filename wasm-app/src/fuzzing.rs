@@ -20,6 +20,10 @@ use crate::policy::{format_size, normalise_sha256, parse_duration, parse_size, D
 use crate::transport::{self, Table};
 use crate::{EngineOptions, Policy, Runtime};
 
+/// The output and input-batch bound the targets run under: the default
+/// policy's (its memory limit), as the CLI would use.
+const FUZZ_MAX_BYTES: u64 = crate::policy::DEFAULT_MAX_MEMORY;
+
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
@@ -47,7 +51,7 @@ pub fn target(name: &str) -> Option<Target> {
 /// The one call into the guest-result decoder, so that a change of its
 /// signature (e.g. a size bound) is adapted here only.
 fn decode_result(bytes: Buffer) -> anyhow::Result<Option<Table>> {
-    transport::decode_stream(bytes)
+    Ok(transport::decode_stream(bytes, FUZZ_MAX_BYTES)?)
 }
 
 /// Decodes what a guest returned, as the pipeline and `Plugin` do, then uses
@@ -117,7 +121,7 @@ const BATCH_SIZE: usize = 64;
 /// Reads `path` as `wasm-app process` reads an input, batch by batch up to
 /// the first error, and encodes each batch as for a guest.
 pub fn read_path(path: &Path, format: Option<Format>) -> anyhow::Result<()> {
-    let source = formats::open(path, format, BATCH_SIZE)?;
+    let source = formats::open(path, format, BATCH_SIZE, FUZZ_MAX_BYTES)?;
     let schema = source.schema.clone();
     for batch in source {
         let batch = batch?;
