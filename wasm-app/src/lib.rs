@@ -17,6 +17,7 @@ pub mod bench;
 pub mod cache;
 pub mod compile;
 pub mod component;
+mod contain;
 mod deadline;
 pub mod engine;
 pub mod error;

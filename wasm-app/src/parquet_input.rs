@@ -25,6 +25,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::file::reader::ChunkReader;
 
+use crate::contain::contain;
 use crate::formats::Batches;
 
 /// Schema and batches of a Parquet input, each batch checked against
@@ -36,7 +37,14 @@ pub(crate) fn batches<R: ChunkReader + 'static>(
     name: &str,
 ) -> anyhow::Result<(SchemaRef, Batches)> {
     let bad = || format!("{name} is not a readable Parquet file");
-    let meta = ArrowReaderMetadata::load(&input, ArrowReaderOptions::new()).with_context(bad)?;
+    let meta = contain("reading the Parquet footer", || {
+        Ok(ArrowReaderMetadata::load(
+            &input,
+            ArrowReaderOptions::new(),
+        )?)
+    })
+    .with_context(bad)?;
+    check_chunks(meta.metadata(), input.len()).with_context(bad)?;
     let schema = meta.schema().clone();
     let hinted = Arc::new(Schema::new_with_metadata(
         schema
@@ -59,17 +67,69 @@ pub(crate) fn batches<R: ChunkReader + 'static>(
         ArrowReaderOptions::new().with_schema(hinted),
     )
     .with_context(bad)?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(input, meta)
-        .with_batch_size(batch_size)
-        .build()
-        .with_context(bad)?;
+    let mut reader = contain("opening the Parquet reader", || {
+        Ok(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(input, meta)
+                .with_batch_size(batch_size)
+                .build()?,
+        )
+    })
+    .with_context(bad)?;
     let target = schema.clone();
     let label = name.to_string();
-    let batches = reader.enumerate().map(move |(i, b)| {
-        let b = b.map_err(anyhow::Error::from)?;
+    // The parquet crate panics on some malformed pages: each batch is read
+    // under `contain`.
+    // After a panic the reader's state is unknown: nothing more is read.
+    let (mut i, mut failed) = (0usize, false);
+    let batches = std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let b = match contain("reading a Parquet page", || Ok(reader.next())) {
+            Ok(None) => return None,
+            Ok(Some(b)) => b.map_err(anyhow::Error::from),
+            Err(e) => {
+                failed = true;
+                Err(e)
+            }
+        };
+        i += 1;
+        Some((i - 1, b))
+    })
+    .map(move |(i, b)| {
+        let b = b?;
         materialise(&b, &target, max_batch_bytes).with_context(|| format!("{label}: batch {i}"))
     });
     Ok((schema, Box::new(batches)))
+}
+
+/// Checks every column chunk's byte range against the file before the
+/// reader uses it: the parquet crate panics on a negative offset or length
+/// (`ColumnChunkMetaData::byte_range`), and a range past the end of the file
+/// would only fail later, after allocating.
+fn check_chunks(
+    meta: &parquet::file::metadata::ParquetMetaData,
+    file_len: u64,
+) -> anyhow::Result<()> {
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        for (c, col) in group.columns().iter().enumerate() {
+            let start = col
+                .dictionary_page_offset()
+                .unwrap_or_else(|| col.data_page_offset());
+            let len = col.compressed_size();
+            let end = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(len).ok())
+                .and_then(|(s, l)| s.checked_add(l));
+            if end.is_none_or(|e| e > file_len) {
+                anyhow::bail!(
+                    "row group {g}, column {c}: chunk at offset {start}, {len} bytes, \
+                     is not inside the file of {file_len} bytes"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `batch` (read with dictionary hints) in the file's own types, if its

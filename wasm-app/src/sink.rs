@@ -20,6 +20,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::{DictionaryHandling, FileWriter, IpcWriteOptions, StreamWriter};
 use parquet::arrow::ArrowWriter;
 
+use crate::contain::contain;
 use crate::formats::Format;
 pub use unify::Unifier;
 
@@ -157,9 +158,14 @@ pub fn create(
                 .with_header(true)
                 .build(out),
         ),
-        Format::Parquet => {
-            Box::new(ArrowWriter::try_new(out, schema.clone(), None).with_context(ctx)?)
-        }
+        // The parquet crate panics (`unimplemented!`) on some types a guest
+        // may return, such as unions: contained, it is an error.
+        Format::Parquet => Box::new(ParquetOut(
+            contain("creating the Parquet writer", || {
+                Ok(ArrowWriter::try_new(out, schema.clone(), None)?)
+            })
+            .with_context(ctx)?,
+        )),
     };
     Ok(Box::new(FileSink { inner, error, name }))
 }
@@ -211,12 +217,17 @@ impl FormatWriter for arrow::csv::Writer<Box<dyn Write + Send>> {
     }
 }
 
-impl FormatWriter for ArrowWriter<Box<dyn Write + Send>> {
+/// The Parquet writer, each call contained (see `create`).
+struct ParquetOut(ArrowWriter<Box<dyn Write + Send>>);
+
+impl FormatWriter for ParquetOut {
     fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
-        Ok(ArrowWriter::write(self, b)?)
+        contain("writing Parquet", || Ok(self.0.write(b)?))
     }
     fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        Ok(self.into_inner()?.flush()?)
+        contain("finishing the Parquet file", || {
+            Ok(self.0.into_inner()?.flush()?)
+        })
     }
 }
 

@@ -351,3 +351,27 @@ fn a_closed_stdout_ends_the_run_quietly_with_success_in_every_format() {
         assert!(took < Duration::from_secs(30), "{args:?}: {took:?}");
     }
 }
+
+#[test]
+fn a_union_result_written_as_parquet_is_an_error_not_a_panic() {
+    // The parquet crate has no union type (`unimplemented!`): the host
+    // contains the panic, and the user reads one line.
+    let input = common::arrow_testing()
+        .join("integration-1.0.0-littleendian")
+        .join("generated_union.stream");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("union.parquet");
+    let o = wasm_app()
+        .args(["process", "--module", &module2(), "--command", "echo", "-q"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("run wasm-app");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("Parquet"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
