@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 
+use wasm_app::error::escape_controls;
 use wasm_app::formats::{self, Format};
 use wasm_app::policy::{parse_duration, parse_size};
 use wasm_app::transport;
@@ -94,11 +95,12 @@ enum Command {
         /// Output format [default: by extension, else an IPC stream].
         #[arg(long, value_enum)]
         format: Option<Format>,
-        /// Rows per batch sent to a module.
-        #[arg(long, default_value_t = pipeline::DEFAULT_BATCH_SIZE)]
+        /// Rows per batch sent to a module (1 to 16 777 216).
+        #[arg(long, default_value_t = pipeline::DEFAULT_BATCH_SIZE,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 24))]
         batch_size: usize,
-        /// Worker threads, one instance each [default: available cores].
-        #[arg(long)]
+        /// Worker threads, one instance each (1 to 1024) [default: available cores].
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
         threads: Option<usize>,
         /// Write results as they finish instead of in input order.
         #[arg(long)]
@@ -169,6 +171,9 @@ struct PolicyArgs {
     /// Cap on live instances; also selects the pooling allocator.
     #[arg(long, value_name = "N")]
     max_instances: Option<u32>,
+    /// Files and directories a guest may hold open at once (grants included).
+    #[arg(long, value_name = "N")]
+    max_open_files: Option<u32>,
     /// Largest module file the host will compile, e.g. 16MiB.
     #[arg(long, value_name = "SIZE")]
     max_module_size: Option<String>,
@@ -216,6 +221,9 @@ impl PolicyArgs {
         if self.max_instances.is_some() {
             p.limits.max_instances = self.max_instances;
         }
+        if let Some(n) = self.max_open_files {
+            p.limits.max_open_files = n;
+        }
         if let Some(s) = &self.max_module_size {
             p.limits.max_module_size = parse_size(s).context("--max-module-size")?;
         }
@@ -258,7 +266,8 @@ impl Cli {
                 policy,
             } => {
                 let mut plugin = load(&policy, &module)?;
-                outln!("{}", plugin.greet(abi, &name)?);
+                // The greeting is the guest's text: escaped for the terminal.
+                outln!("{}", escape_controls(&plugin.greet(abi, &name)?));
                 Ok(())
             }
             Command::Process {
@@ -599,8 +608,14 @@ fn demo(modules: Option<PathBuf>, name: &str, args: &PolicyArgs) -> anyhow::Resu
     let rt = args.runtime(&policy)?;
     let mut greeter = Plugin::new(rt.load(&m1, policy.clone())?);
     outln!("answer() = {}", greeter.answer()?);
-    outln!("C ABI:    {}", greeter.greet(StringAbi::C, name)?);
-    outln!("Rust ABI: {}", greeter.greet(StringAbi::Rust, name)?);
+    outln!(
+        "C ABI:    {}",
+        escape_controls(&greeter.greet(StringAbi::C, name)?)
+    );
+    outln!(
+        "Rust ABI: {}",
+        escape_controls(&greeter.greet(StringAbi::Rust, name)?)
+    );
 
     let mut arrow = Plugin::new(rt.load(&m2, policy)?);
     let input = transport::study_example()?;

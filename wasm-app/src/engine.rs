@@ -186,6 +186,7 @@ impl Runtime {
             .validate()
             .map_err(|e| Error::PolicyDenied(format!("{e:#}")))?;
         crate::cache::check_grants(&policy, self.cache.as_ref())?;
+        crate::grants::check_nesting(&policy)?;
         compile::check_size(bytes, &policy.limits)?;
         if policy.limits.fuel.is_some() && !self.options.fuel {
             return Err(Error::PolicyDenied(

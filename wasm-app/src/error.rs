@@ -154,7 +154,7 @@ pub(crate) fn guest_text_read(read: &[u8], unread: u64) -> String {
     let mut used = 0;
     for c in text.chars() {
         let before = out.len();
-        if c.is_control() {
+        if needs_escape(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -172,14 +172,31 @@ pub(crate) fn guest_text_read(read: &[u8], unread: u64) -> String {
     out
 }
 
+/// Characters a guest could use to drive a terminal or make a line read
+/// differently from what it holds: controls, and bidirectional overrides
+/// and line separators.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// `text` with control characters written as escapes (`\n`, `\u{1b}`).
 pub fn escape_controls(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(needs_escape) {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if needs_escape(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -205,6 +222,7 @@ mod tests {
             &shown[shown.len() - 40..]
         );
         assert_eq!(guest_text(b"plain message"), "plain message");
+        assert_eq!(guest_text("a\u{202e}b".as_bytes()), "a\\u{202e}b");
         assert_eq!(guest_text(b"two\nlines\0"), "two\\nlines\\u{0}");
         let zeros = guest_text(&[0; 4096]);
         assert!(zeros.len() < MAX_GUEST_TEXT + 40, "{}", zeros.len());

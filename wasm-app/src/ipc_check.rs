@@ -54,8 +54,10 @@ pub fn check_schema(fields: &[&Field]) -> Result<(), String> {
         .try_for_each(|f| check_type(f.name(), f.data_type(), 0))
 }
 
-fn check_type(name: &str, data_type: &DataType, depth: usize) -> Result<(), String> {
+fn check_type(raw_name: &str, data_type: &DataType, depth: usize) -> Result<(), String> {
     use DataType::*;
+    // The name is the guest's: shown capped and escaped.
+    let name = crate::error::guest_text(raw_name.as_bytes());
     if depth > MAX_DEPTH {
         return Err(format!(
             "column '{name}': types nest deeper than {MAX_DEPTH} levels"
@@ -68,21 +70,23 @@ fn check_type(name: &str, data_type: &DataType, depth: usize) -> Result<(), Stri
     };
     let child = |f: &Field| check_type(f.name(), f.data_type(), depth + 1);
     match data_type {
+        // A view array's N views may all span one large buffer: validating
+        // (UTF-8) and writing it costs N times its size, which no byte
+        // budget of the message bounds. Nothing here needs views.
+        Utf8View | BinaryView | ListView(_) | LargeListView(_) => Err(format!(
+            "column '{name}': {data_type} columns are refused (a view array's cost is not \
+             bounded by its size); use Utf8, Binary or List"
+        )),
         FixedSizeBinary(size) if *size < 0 => negative(*size),
         FixedSizeList(_, size) if *size < 0 => negative(*size),
-        List(c)
-        | LargeList(c)
-        | ListView(c)
-        | LargeListView(c)
-        | FixedSizeList(c, _)
-        | Map(c, _) => child(c),
+        List(c) | LargeList(c) | FixedSizeList(c, _) | Map(c, _) => child(c),
         Struct(children) => children.iter().try_for_each(|c| child(c)),
         Union(children, _) => children.iter().try_for_each(|(_, c)| child(c)),
         RunEndEncoded(run_ends, values) => {
             child(run_ends)?;
             child(values)
         }
-        Dictionary(_, values) => check_type(name, values, depth + 1),
+        Dictionary(_, values) => check_type(raw_name, values, depth + 1),
         _ => Ok(()),
     }
 }
@@ -141,7 +145,15 @@ pub fn check_batch(
         }
         Some(_) => true,
     };
-    let mut size = batch.length() as u64 + ARRAY_COST.saturating_mul(nodes.len() as u64);
+    // Every node's length counts, not only the batch's: a list of one row
+    // may hold a child of 2^31 nulls, which costs nothing in the body and
+    // gigabytes when printed or written out.
+    let lengths = nodes
+        .iter()
+        .fold(0u64, |sum, (len, _)| sum.saturating_add(*len as u64));
+    let mut size = lengths
+        .saturating_add(batch.length() as u64)
+        .saturating_add(ARRAY_COST.saturating_mul(nodes.len() as u64));
     let over = |n: u64| n > rules.budget;
     if over(size) {
         return Err(Refusal::TooLarge(size));

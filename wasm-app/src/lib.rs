@@ -26,6 +26,7 @@ pub mod formats;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod grants;
 pub mod greeter;
 pub mod guest;
 pub mod host;
@@ -41,6 +42,7 @@ pub mod policy;
 pub mod pool;
 pub mod safe_fs;
 pub mod sink;
+pub mod text_table;
 pub mod transport;
 
 pub use engine::{EngineOptions, LoadedModule, Runtime};

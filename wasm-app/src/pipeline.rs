@@ -247,6 +247,9 @@ fn worker(
 ///
 /// On error, every batch before the failing one has been emitted; the error
 /// names the batch (numbered from 0 after re-cutting).
+/// Most worker threads [`run`] starts.
+pub const MAX_THREADS: usize = 1024;
+
 pub fn run(
     steps: &[Step],
     options: Options,
@@ -256,6 +259,12 @@ pub fn run(
     mut progress: impl FnMut(&Stats),
 ) -> anyhow::Result<Stats> {
     anyhow::ensure!(!steps.is_empty(), "no step to run");
+    // Bounded here too, not only by the CLI: each thread is an instance.
+    anyhow::ensure!(
+        options.threads <= MAX_THREADS,
+        "{} threads requested, at most {MAX_THREADS}",
+        options.threads
+    );
     let threads = options.threads.max(1);
     let batch_size = batch_size.max(1);
     let (work_tx, work_rx) = mpsc::sync_channel::<Work>(threads * 2);

@@ -257,9 +257,10 @@ pub struct PrettySink;
 impl Sink for PrettySink {
     fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
         if b.num_rows() > 0 {
-            let table = arrow::util::pretty::pretty_format_batches(std::slice::from_ref(b))?;
-            // Not println!: it panics when stdout is a closed pipe.
-            writeln!(io::stdout().lock(), "{table}").context("cannot write <stdout>")?;
+            // Not println!: it panics when stdout is a closed pipe. Bounded
+            // and escaped: the values are a guest's.
+            let mut out = io::stdout().lock();
+            crate::text_table::write(b, &mut out).context("cannot write <stdout>")?;
         }
         Ok(())
     }

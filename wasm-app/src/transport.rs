@@ -183,7 +183,7 @@ pub fn pretty(table: &Table) -> anyhow::Result<String> {
             .collect();
         return Ok(format!("(no rows; columns: {})", names.join(", ")));
     }
-    Ok(arrow::util::pretty::pretty_format_batches(&table.batches)?.to_string())
+    crate::text_table::to_string(&table.batches)
 }
 
 /// Parses `KEY=VALUE` config arguments, keeping their order.

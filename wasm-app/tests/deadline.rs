@@ -171,35 +171,38 @@ fn a_trap_then_a_hanging_last_error_share_one_timeout() {
     assert_eq!(p.answer().expect("a fresh instance answers"), 42);
 }
 
-/// Timeouts of centuries saturate (calls run normally); zero is refused
-/// when the module is loaded.
+/// The longest timeout the policy accepts (7 days) runs calls normally:
+/// the epoch deadline does not wrap. Beyond it, and zero, are refused when
+/// the module is loaded, with the reason. (The deadline itself saturates
+/// for any duration: `deadline.rs`'s unit test.)
 #[test]
-fn extreme_timeouts_saturate_and_zero_is_refused() {
+fn extreme_timeouts_are_refused_and_the_longest_works() {
     let path = common::modules_dir().join("wasm_module1.wasm");
+    let mut policy = Policy::default();
+    policy.limits.timeout = wasm_app::policy::MAX_TIMEOUT;
+    let module = common::fuel_runtime()
+        .load(&path, policy)
+        .expect("the longest timeout is valid");
+    let mut p = Plugin::new(module);
+    assert_eq!(p.answer().expect("answer"), 42);
+    assert_eq!(
+        p.greet(StringAbi::Rust, "Rust").expect("greet"),
+        "Hello World, Rust!"
+    );
     for timeout in [
+        Duration::ZERO,
+        wasm_app::policy::MAX_TIMEOUT + Duration::from_secs(1),
         Duration::from_secs(10 * 365 * 86_400),
         Duration::from_nanos(u64::MAX),
         Duration::MAX,
     ] {
         let mut policy = Policy::default();
         policy.limits.timeout = timeout;
-        let module = common::fuel_runtime()
-            .load(&path, policy)
-            .unwrap_or_else(|e| panic!("a timeout of {timeout:?} is valid: {e}"));
-        let mut p = Plugin::new(module);
-        assert_eq!(p.answer().expect("answer"), 42, "timeout {timeout:?}");
-        assert_eq!(
-            p.greet(StringAbi::Rust, "Rust").expect("greet"),
-            "Hello World, Rust!",
-            "timeout {timeout:?}"
-        );
-    }
-    let mut policy = Policy::default();
-    policy.limits.timeout = Duration::ZERO;
-    match common::fuel_runtime().load(&path, policy) {
-        Err(Error::PolicyDenied(why)) => assert!(why.contains("timeout"), "{why}"),
-        Err(e) => panic!("expected a policy error, got {e}"),
-        Ok(_) => panic!("a zero timeout was accepted"),
+        match common::fuel_runtime().load(&path, policy) {
+            Err(Error::PolicyDenied(why)) => assert!(why.contains("timeout"), "{why}"),
+            Err(e) => panic!("{timeout:?}: expected a policy error, got {e}"),
+            Ok(_) => panic!("a timeout of {timeout:?} was accepted"),
+        }
     }
 }
 

@@ -107,7 +107,9 @@ fn merge(
             (None, s) => schema = s,
             (Some(first), Some(s)) if *first != s => bail!(
                 "{name} flush: the instances' results have different schemas \
-                 ({first:?} and {s:?}), so they cannot be merged"
+                 ({} and {}), so they cannot be merged",
+                crate::error::guest_text(format!("{first:?}").as_bytes()),
+                crate::error::guest_text(format!("{s:?}").as_bytes())
             ),
             _ => {}
         }
