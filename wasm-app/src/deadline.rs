@@ -12,8 +12,10 @@
 //!   `tokio::time::timeout_at`, so a host call that awaits (a WASI sleep,
 //!   file I/O sent to tokio's blocking pool) is cut off when the deadline
 //!   passes: the future is dropped and the caller poisons the instance;
-//! - the store's epoch deadline stops pure wasm loops at the same instant
-//!   ([`Deadline::epoch_ticks`]).
+//! - pure wasm code is stopped through the store's epoch deadline
+//!   ([`Deadline::epoch_ticks`]): there the store yields to the executor
+//!   (`engine.rs`), and the same `timeout_at` decides by the wall clock, so a
+//!   loop ends at the deadline, never before it.
 //!
 //! The tokio runtime is process-wide and never dropped (a `static`): one
 //! worker thread drives the timers; WASI's file I/O runs on its blocking
@@ -83,6 +85,8 @@ impl Deadline {
     /// and the result is the time limit error.
     pub(crate) fn block_on<R>(&self, fut: impl Future<Output = Result<R>>) -> Result<R> {
         let rt = runtime()?;
+        // The future runs on this thread: `finish_before` finds the instant.
+        CURRENT.with(|c| c.set(self.at));
         let timed = async {
             match self.at {
                 Some(at) => tokio::time::timeout_at(at.into(), fut)
@@ -101,6 +105,22 @@ impl Deadline {
                  runtime (its spawn_blocking included); call from a plain thread"
             ))),
         }
+    }
+}
+
+thread_local! {
+    /// The deadline of the operation this thread is running.
+    static CURRENT: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `fut` (a step of the current operation) until the operation's
+/// deadline; `None` if it did not finish by then. The operation itself then
+/// still returns what it has (after a trap, the trap without its message)
+/// instead of the time limit error, as the outer timeout polls it first.
+pub(crate) async fn finish_before<F: Future>(fut: F) -> Option<F::Output> {
+    match CURRENT.with(std::cell::Cell::get) {
+        Some(at) => tokio::time::timeout_at(at.into(), fut).await.ok(),
+        None => Some(fut.await),
     }
 }
 

@@ -365,14 +365,14 @@ impl LoadedModule {
                 let state = HostState::new(&self.inner.policy).map_err(Error::Other)?;
                 let mut store = Store::new(&self.inner.engine, state);
                 store.limiter(|s| &mut s.limiter);
-                store.epoch_deadline_trap();
+                yield_at_epoch_deadline(&mut store);
                 Guest::new(store, pre, limits.clone(), slot)
             }
             Pre::Component(pre) => {
                 let state = ComponentState::new(&self.inner.policy).map_err(Error::Other)?;
                 let mut store = Store::new(&self.inner.engine, state);
                 store.limiter(|s| &mut s.limiter);
-                store.epoch_deadline_trap();
+                yield_at_epoch_deadline(&mut store);
                 Guest::new_component(store, pre, limits.clone(), slot)
             }
         }
@@ -391,4 +391,13 @@ fn prepare_core(engine: &Engine, module: &Module) -> Result<InstancePre<HostStat
     linker
         .instantiate_pre(module)
         .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))
+}
+
+/// At its epoch deadline a store yields to the executor instead of
+/// trapping: the operation's wall-clock deadline (`deadline.rs`, tokio's
+/// `timeout_at`) then decides, so a timeout never fires early when the
+/// ticker catches up after oversleeping, and late by at most one tick. The
+/// guest resumes if time is left, and yields again at every later tick.
+fn yield_at_epoch_deadline<T: 'static>(store: &mut Store<T>) {
+    store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Yield(1)));
 }

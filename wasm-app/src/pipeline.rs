@@ -23,9 +23,10 @@
 //! Memory: at most [`WINDOW_PER_THREAD`] × `threads` batches are between the
 //! reader and the output at once (queued, in a worker, or finished and
 //! waiting in the reorder buffer for an earlier one), and the reader also
-//! stops while the reorder buffer holds more than [`REORDER_BYTES`]: host
-//! memory is a small multiple of one batch whatever the input size, even if
-//! one batch is much slower than the others.
+//! stops while the reorder buffer holds more than [`REORDER_BYTES`] of
+//! result bytes: host memory is bounded by that window (each result by its
+//! step's `max-output`) whatever the input size, even if one batch is much
+//! slower than the others.
 //!
 //! Errors stop the run: everything before the failing batch (in input order)
 //! has been written, and the error names the batch.

@@ -69,14 +69,6 @@ fn wide() -> (SchemaRef, Vec<RecordBatch>) {
                 Arc::new(LargeStringArray::from(vec!["a", "bb", "ccc"])),
             ),
             (
-                "sv",
-                Arc::new(StringViewArray::from_iter([
-                    Some("short"),
-                    None,
-                    Some("a string longer than twelve bytes"),
-                ])),
-            ),
-            (
                 "fsb",
                 Arc::new(
                     FixedSizeBinaryArray::try_from_iter([b"abc", b"def", b"ghi"].into_iter())
@@ -197,4 +189,22 @@ fn damaged_streams_decode_without_panicking() {
         "{} panics: {failures:?}",
         failures.len()
     );
+}
+
+/// View arrays are refused, as results and as input: N views may all span
+/// one large buffer, and validating or writing them costs N times its size,
+/// which no byte budget of the message bounds.
+#[test]
+fn view_types_are_refused() {
+    let long = "a string longer than twelve bytes".repeat(1000);
+    let views = StringViewArray::from_iter(std::iter::repeat_n(Some(long.as_str()), 64));
+    let batch = RecordBatch::try_from_iter([("sv", Arc::new(views) as ArrayRef)]).expect("batch");
+    let bytes = write(&batch.schema(), &[batch], IpcWriteOptions::default());
+    match transport::decode_stream(Buffer::from(bytes.clone()), 1 << 30) {
+        Err(e) => assert!(e.to_string().contains("Utf8View"), "{e}"),
+        Ok(_) => panic!("a Utf8View result was accepted"),
+    }
+    let read = IpcReader::open(&bytes[..], false, Bounds::input(1 << 30))
+        .map(|r| r.collect::<Result<Vec<_>, _>>());
+    assert!(!matches!(read, Ok(Ok(_))), "a Utf8View input was accepted");
 }

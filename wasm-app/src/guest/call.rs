@@ -238,7 +238,9 @@ impl Guest {
             return None;
         };
         let func = core.exports.last_error.clone().ok()?;
-        let ret = func.call_async(&mut core.store, ()).await.ok()?;
+        let ret = crate::deadline::finish_before(func.call_async(&mut core.store, ()))
+            .await?
+            .ok()?;
         if ret == 0 {
             return None;
         }
