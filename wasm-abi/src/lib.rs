@@ -13,6 +13,12 @@
 //! | `wasm_memory_rust_format_hello_world` | `(ptr: i32, len: i32) -> i32` | pointer to a [`Pair`] |
 //! | `wasm_memory_process_data_arrow` | `(meta_ptr, meta_len, data_ptr, data_len: i32) -> i32` | pointer to a [`Pair`] |
 //! | `wasm_last_error` (optional) | `() -> i32` | pointer to a [`Pair`] holding a UTF-8 message |
+//! | any other name (the generic call) | `(ptr: i32, len: i32) -> i32` | bytes in, pointer to a [`Pair`] of bytes out, 0 on error |
+//!
+//! The generic call ("pair ABI") is what lets a module in any language offer
+//! its own exports without new host code: `wasm-app call --module M EXPORT`
+//! and `Plugin::call` pass bytes in and get bytes out. A component offers the
+//! same through a top-level function of one of the types in [`component`].
 //!
 //! Ownership: an area the host allocates is lent to the guest for one call.
 //! The host may keep it and write the next call's input into it instead of
@@ -46,6 +52,40 @@ pub const PROCESS_ARROW: &str = "wasm_memory_process_data_arrow";
 pub const LAST_ERROR: &str = "wasm_last_error";
 /// WASI reactor initialiser, called once before any other export if present.
 pub const INITIALIZE: &str = "_initialize";
+
+/// The core exports' types, as WebAssembly text (for messages).
+pub mod sig {
+    /// `wasm_allocate`, `wasm_deallocate`, the C greeter.
+    pub const I32_TO_I32: &str = "(func (param i32) (result i32))";
+    /// `answer`, `wasm_last_error`.
+    pub const UNIT_TO_I32: &str = "(func (result i32))";
+    /// The Rust greeter and every export of the generic call.
+    pub const PAIR_TO_I32: &str = "(func (param i32 i32) (result i32))";
+    /// The Arrow processor.
+    pub const QUAD_TO_I32: &str = "(func (param i32 i32 i32 i32) (result i32))";
+    /// `_initialize`.
+    pub const INIT: &str = "(func)";
+}
+
+/// What a component export must look like to be called with bytes in and
+/// bytes out (WIT), in the order the host tries them.
+pub mod component {
+    /// Bytes in, bytes out; `err` is the guest's message.
+    pub const BYTES_RESULT: &str = "func(input: list<u8>) -> result<list<u8>, string>";
+    /// Bytes in, bytes out.
+    pub const BYTES: &str = "func(input: list<u8>) -> list<u8>";
+    /// Text in, text out (the input must be UTF-8).
+    pub const STRING: &str = "func(input: string) -> string";
+    /// Text in, text out or the guest's message.
+    pub const STRING_RESULT: &str = "func(input: string) -> result<string, string>";
+    /// The component worlds' names (`wit/`).
+    pub const GREETER_WORLD: &str = "greeter";
+    pub const ARROW_WORLD: &str = "arrow-processor";
+    /// The WIT functions of those worlds.
+    pub const ANSWER: &str = "answer";
+    pub const GREET: &str = "greet";
+    pub const PROCESS: &str = "process";
+}
 
 /// What `answer()` returns.
 pub const ANSWER: i32 = 42;

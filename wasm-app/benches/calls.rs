@@ -27,7 +27,7 @@ fn modules() -> PathBuf {
 
 fn plugin(rt: &Runtime, name: &str) -> Plugin {
     let m = rt
-        .load(&modules().join(name), Policy::default())
+        .load(modules().join(name), Policy::default())
         .unwrap_or_else(|e| panic!("{name}: {e} (run `make guests`)"));
     Plugin::new(m)
 }
@@ -80,10 +80,10 @@ fn arrow_round_trip(c: &mut Criterion) {
             b.iter(|| black_box(bytes.clone()))
         });
         g.bench_with_input(BenchmarkId::new("echo", rows), &t, |b, t| {
-            b.iter(|| p.process("echo", &[], t).expect("echo"))
+            b.iter(|| p.process_table("echo", &[], t).expect("echo"))
         });
         g.bench_with_input(BenchmarkId::new("echo_component", rows), &t, |b, t| {
-            b.iter(|| comp.process("echo", &[], t).expect("echo"))
+            b.iter(|| comp.process_table("echo", &[], t).expect("echo"))
         });
         g.bench_with_input(BenchmarkId::new("c_string_per_row", rows), &t, |b, t| {
             b.iter(|| bench::rows_as_c_strings(&mut greeter, t).expect("rows"))
@@ -97,7 +97,7 @@ fn arrow_round_trip(c: &mut Criterion) {
 fn pipeline_threads(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
     let module = rt
-        .load(&modules().join("wasm_module2.wasm"), Policy::default())
+        .load(modules().join("wasm_module2.wasm"), Policy::default())
         .expect("load wasm_module2");
     // Enough batches (61 of the default 8192 rows) that the two workers
     // stay busy to the end.
@@ -166,10 +166,18 @@ fn loading(c: &mut Criterion) {
         b.iter(|| module.instantiate_relinked().expect("instantiate"))
     });
     g.bench_function("instance_pre", |b| {
-        b.iter(|| module.instantiate().expect("instantiate"))
+        b.iter(|| {
+            Plugin::new(module.clone())
+                .instantiate()
+                .expect("instantiate")
+        })
     });
     g.bench_function("instance_pre_pooling", |b| {
-        b.iter(|| pooled.instantiate().expect("instantiate"))
+        b.iter(|| {
+            Plugin::new(pooled.clone())
+                .instantiate()
+                .expect("instantiate")
+        })
     });
     g.finish();
     let _ = std::fs::remove_dir_all(cache);

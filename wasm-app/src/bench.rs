@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, TimestampSecondType, UInt64Type};
 
-use crate::engine::LoadedModule;
-use crate::greeter::StringAbi;
+use crate::abi::greeter::StringAbi;
+use crate::module::Module;
 use crate::pipeline::{self, Options, Step};
 use crate::plugin::Plugin;
 use crate::transport::{self, Table};
@@ -53,16 +53,12 @@ impl EchoVsMemcpy {
 
 /// Measures [`EchoVsMemcpy`] with `module` (wasm_module2 or a guest with
 /// the same `echo`), checking that the data came back unchanged.
-pub fn echo_vs_memcpy(
-    module: &LoadedModule,
-    rows: usize,
-    repeat: usize,
-) -> anyhow::Result<EchoVsMemcpy> {
+pub fn echo_vs_memcpy(module: &Module, rows: usize, repeat: usize) -> anyhow::Result<EchoVsMemcpy> {
     let input = transport::study_rows(rows)?;
     let ipc = transport::encode_stream(&input.schema, &input.batches)?;
     let mut plugin = Plugin::new(module.clone());
     let out = plugin
-        .process("echo", &[], &input)?
+        .process_table("echo", &[], &input)?
         .context("echo returned nothing")?;
     if !transport::same_data(&input, &out) {
         bail!("echo changed the data");
@@ -99,7 +95,7 @@ impl ThreadSpeedup {
 
 /// Runs `tokenize` over `rows` study rows in batches of `batch_size`.
 pub fn tokenize(
-    module: &LoadedModule,
+    module: &Module,
     input: &Table,
     threads: usize,
     batch_size: usize,
@@ -125,7 +121,7 @@ pub fn tokenize(
 
 /// Measures [`ThreadSpeedup`] for `tokenize`.
 pub fn tokenize_threads(
-    module: &LoadedModule,
+    module: &Module,
     rows: usize,
     threads: usize,
     repeat: usize,
@@ -201,8 +197,8 @@ impl RowsVsBatch {
 
 /// Measures [`RowsVsBatch`] at each of `row_counts`.
 pub fn rows_vs_batch(
-    greeter: &LoadedModule,
-    arrow: &LoadedModule,
+    greeter: &Module,
+    arrow: &Module,
     row_counts: &[usize],
     repeat: usize,
 ) -> anyhow::Result<Vec<RowsVsBatch>> {
@@ -226,7 +222,7 @@ pub fn rows_vs_batch(
 /// Median time of one `echo` of `input` (data call and flush, decoded).
 fn echo_time(plugin: &mut Plugin, input: &Table, repeat: usize) -> anyhow::Result<Duration> {
     median_time(repeat, || {
-        black_box(plugin.process("echo", &[], input)?);
+        black_box(plugin.process_table("echo", &[], input)?);
         Ok(())
     })
 }

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::error::LimitHit;
 use crate::error::{Error, Limit, Result};
-use crate::host::LimitHit;
 use crate::policy::Limits;
 
 /// Abandoned compilations that may still be running before new ones are

@@ -57,7 +57,7 @@ pub(crate) fn contain<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> a
             .unwrap_or_else(|| "unknown panic".into());
         Err(anyhow::anyhow!(
             "{what} failed inside a library: {}",
-            crate::error::guest_text(message.as_bytes())
+            crate::text::guest_text(message.as_bytes())
         ))
     })
 }

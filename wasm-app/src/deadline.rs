@@ -14,7 +14,7 @@
 //!   passes: the future is dropped and the caller poisons the instance;
 //! - pure wasm code is stopped through the store's epoch deadline
 //!   ([`Deadline::epoch_ticks`]): there the store yields to the executor
-//!   (`engine.rs`), and the same `timeout_at` decides by the wall clock, so a
+//!   (`prepare_store`), and the same `timeout_at` decides by the wall clock, so a
 //!   loop ends at the deadline, never before it.
 //!
 //! The tokio runtime is process-wide and never dropped (a `static`): one
@@ -35,8 +35,11 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 
-use crate::engine::TICK;
+use wasmtime::Store;
+
+use crate::epoch::TICK;
 use crate::error::{Error, Limit, Result};
+use crate::policy::Limits;
 
 /// Epoch deadlines are added to the engine's current epoch (wrapping on
 /// overflow): cap them far below `u64::MAX`. 2^62 ticks of 5 ms is 730
@@ -122,6 +125,40 @@ pub(crate) async fn finish_before<F: Future>(fut: F) -> Option<F::Output> {
         Some(at) => tokio::time::timeout_at(at.into(), fut).await.ok(),
         None => Some(fut.await),
     }
+}
+
+/// Arms a store for one top-level operation: the epoch deadline of
+/// `deadline` and, if the policy sets one, its fuel budget. Runs before
+/// every operation, so it does no more.
+pub(crate) fn arm<T>(store: &mut Store<T>, limits: &Limits, deadline: &Deadline) -> Result<()> {
+    store.set_epoch_deadline(deadline.epoch_ticks());
+    if let Some(fuel) = limits.fuel {
+        store.set_fuel(fuel).map_err(|e| Error::Other(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Once per store, before its first operation.
+///
+/// Fuel: a store of a fuel-metering engine starts with none, and a policy
+/// without a fuel limit must still run, so it gets all there is (2^64
+/// units: more than any call can burn, never refilled). Not in [`arm`]:
+/// `get_fuel` fails, building an error, on an engine that does not meter
+/// fuel, which would cost every call an allocation.
+///
+/// Epoch: at its epoch deadline the store yields to the executor instead of
+/// trapping: the operation's wall-clock deadline ([`Deadline::block_on`],
+/// tokio's `timeout_at`) then decides, so a timeout never fires early when
+/// the ticker catches up after oversleeping, and late by at most one tick.
+/// The guest resumes if time is left, and yields again at every later tick.
+pub(crate) fn prepare_store<T: 'static>(store: &mut Store<T>, limits: &Limits) -> Result<()> {
+    if limits.fuel.is_none() && store.get_fuel().is_ok() {
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|e| Error::Other(e.into()))?;
+    }
+    store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Yield(1)));
+    Ok(())
 }
 
 /// The process-wide runtime: one worker (timers), WASI's blocking pool.

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use wasmtime::{Trap, WasmBacktrace};
+
 /// Convenience alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -83,6 +85,10 @@ pub enum Error {
     #[error("module exceeded its {0}")]
     LimitExceeded(Limit),
 
+    /// A policy that cannot be read or whose values make no sense.
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(String),
+
     /// The policy refused something before any guest code ran.
     #[error("policy denied: {0}")]
     PolicyDenied(String),
@@ -117,6 +123,12 @@ pub enum Error {
     Other(#[from] anyhow::Error),
 }
 
+impl From<arrow::error::ArrowError> for Error {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        Error::Other(e.into())
+    }
+}
+
 impl Error {
     /// Whether the instance that produced this error must be thrown away.
     ///
@@ -126,106 +138,66 @@ impl Error {
     pub fn poisons_instance(&self) -> bool {
         !matches!(
             self,
-            Error::GuestReported { .. } | Error::InvalidArgument(_) | Error::PolicyDenied(_)
+            Error::GuestReported { .. }
+                | Error::InvalidArgument(_)
+                | Error::InvalidPolicy(_)
+                | Error::PolicyDenied(_)
         )
     }
 }
 
-/// The most bytes of guest-chosen text (an error or panic message) the host
-/// keeps. Longer messages are cut, and say so.
-pub const MAX_GUEST_TEXT: usize = 4096;
+/// Raised (as the error of the growing instruction) when a guest asks for
+/// more than its policy allows; the call then fails with this exact limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LimitHit(pub Limit);
 
-/// Guest-chosen bytes made fit for a log line or a terminal: invalid UTF-8
-/// is replaced, every control character (escape sequences, newlines, NUL,
-/// ...) is escaped, and the result is at most [`MAX_GUEST_TEXT`] bytes (plus
-/// a note of how much was cut), so a guest can neither flood the host's
-/// output nor drive its terminal.
-pub fn guest_text(bytes: &[u8]) -> String {
-    let read = &bytes[..bytes.len().min(MAX_GUEST_TEXT)];
-    guest_text_read(read, (bytes.len() - read.len()) as u64)
+impl fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "module exceeded its {}", self.0)
+    }
 }
 
-/// As [`guest_text`], for the first bytes of a message of which `unread`
-/// more bytes were left in guest memory.
-pub(crate) fn guest_text_read(read: &[u8], unread: u64) -> String {
-    let text = String::from_utf8_lossy(read);
-    let text = text.trim();
-    let mut out = String::with_capacity(text.len().min(MAX_GUEST_TEXT) + 32);
-    let mut used = 0;
-    for c in text.chars() {
-        let before = out.len();
-        if needs_escape(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
+impl std::error::Error for LimitHit {}
+
+/// Maps an error out of wasmtime to what happened, as the host sees it.
+/// `timeout` and `fuel` are the policy's, for the limit errors; `during`
+/// names the export or step in messages.
+pub(crate) fn classify(
+    err: wasmtime::Error,
+    limits: &crate::policy::Limits,
+    during: &str,
+) -> Error {
+    if let Some(hit) = err.downcast_ref::<LimitHit>() {
+        return Error::LimitExceeded(hit.0);
+    }
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return Error::Exited(exit.0);
+    }
+    let backtrace = err
+        .downcast_ref::<WasmBacktrace>()
+        .map(|b| b.to_string())
+        .filter(|b| !b.trim().is_empty());
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Error::LimitExceeded(Limit::Time(limits.timeout)),
+        Some(Trap::OutOfFuel) => Error::LimitExceeded(Limit::Fuel(limits.fuel.unwrap_or(0))),
+        // wasmtime words it "call stack exhausted"; say what happened.
+        Some(Trap::StackOverflow) => Error::Trap {
+            message: format!("stack overflow ({}) (in {during})", Trap::StackOverflow),
+            backtrace,
+        },
+        Some(trap) => Error::Trap {
+            message: format!("{trap} (in {during})"),
+            backtrace,
+        },
+        None if during == INSTANTIATION => {
+            Error::Instantiate(format!("{:#}", anyhow::Error::from(err)))
         }
-        if out.len() > MAX_GUEST_TEXT {
-            out.truncate(before);
-            break;
-        }
-        used += c.len_utf8();
-    }
-    let cut = unread + (text.len() - used) as u64;
-    if cut > 0 {
-        out.push_str(&format!(" … ({cut} more bytes cut)"));
-    }
-    out
-}
-
-/// Characters a guest could use to drive a terminal or make a line read
-/// differently from what it holds: controls, and bidirectional overrides
-/// and line separators.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-        )
-}
-
-/// `text` with control characters written as escapes (`\n`, `\u{1b}`).
-pub fn escape_controls(text: &str) -> String {
-    if !text.chars().any(needs_escape) {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_escape(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guest_text_is_capped_and_escaped() {
-        let evil = format!("\x1b[2J\x1b]0;pwned\x07{}", "A".repeat(10 << 20));
-        let shown = guest_text(evil.as_bytes());
-        assert!(shown.len() < MAX_GUEST_TEXT + 200, "{}", shown.len());
-        assert!(!shown.chars().any(char::is_control), "{shown:.80}");
-        assert!(shown.starts_with("\\u{1b}[2J"), "{shown:.80}");
-        assert!(
-            shown.ends_with("more bytes cut)"),
-            "{}",
-            &shown[shown.len() - 40..]
-        );
-        assert_eq!(guest_text(b"plain message"), "plain message");
-        assert_eq!(guest_text("a\u{202e}b".as_bytes()), "a\\u{202e}b");
-        assert_eq!(guest_text(b"two\nlines\0"), "two\\nlines\\u{0}");
-        let zeros = guest_text(&[0; 4096]);
-        assert!(zeros.len() < MAX_GUEST_TEXT + 40, "{}", zeros.len());
-        assert!(zeros.ends_with("more bytes cut)"));
+        None => Error::Trap {
+            message: format!("{:#} (in {during})", anyhow::Error::from(err)),
+            backtrace,
+        },
     }
 }
+
+/// What [`classify`] calls instantiation (and `_initialize`'s host calls).
+pub(crate) const INSTANTIATION: &str = "instantiation";

@@ -16,6 +16,7 @@ use anyhow::Context;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
+use crate::error::{Error, Result};
 use crate::ipc_check::Refusal;
 use crate::ipc_read::{Bounds, IpcReader};
 
@@ -60,9 +61,9 @@ pub struct Source {
 }
 
 impl Iterator for Source {
-    type Item = anyhow::Result<RecordBatch>;
+    type Item = Result<RecordBatch>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.batches.next()
+        self.batches.next().map(|r| r.map_err(Error::Other))
     }
 }
 
@@ -84,19 +85,60 @@ pub fn open(
     format: Option<Format>,
     batch_size: usize,
     max_batch_bytes: u64,
-) -> anyhow::Result<Source> {
+) -> Result<Source> {
     let name = if is_stdio(path) {
         "<stdin>".to_string()
     } else {
         path.display().to_string()
     };
     let format = format.or_else(|| Format::from_path(path));
-    let mut reader: Box<dyn BufRead + Send> = if is_stdio(path) {
+    let reader: Box<dyn BufRead + Send> = if is_stdio(path) {
         Box::new(BufReader::new(io::stdin()))
     } else {
         let f = File::open(path).with_context(|| format!("cannot open {name}"))?;
         Box::new(BufReader::with_capacity(1 << 20, f))
     };
+    let file = (!is_stdio(path)).then_some(path);
+    Ok(read(
+        name,
+        reader,
+        format,
+        batch_size,
+        max_batch_bytes,
+        file,
+    )?)
+}
+
+/// As [`open`], from any reader; `name` is used in messages. A Parquet
+/// input is read into memory first (its footer is at its end).
+pub fn from_reader(
+    name: &str,
+    reader: impl io::Read + Send + 'static,
+    format: Option<Format>,
+    batch_size: usize,
+    max_batch_bytes: u64,
+) -> Result<Source> {
+    let reader = Box::new(BufReader::with_capacity(1 << 20, reader));
+    Ok(read(
+        name.to_string(),
+        reader,
+        format,
+        batch_size,
+        max_batch_bytes,
+        None,
+    )?)
+}
+
+/// The batches of `reader`; `file` is its path when it can be reopened to
+/// seek (Parquet), else it is read into memory.
+fn read(
+    name: String,
+    mut reader: Box<dyn BufRead + Send>,
+    format: Option<Format>,
+    batch_size: usize,
+    max_batch_bytes: u64,
+    file: Option<&Path>,
+) -> anyhow::Result<Source> {
     let bad = |what: &str| format!("{name} is not a readable {what}");
     let format = match format {
         Some(f) => f,
@@ -175,13 +217,16 @@ pub fn open(
         Format::Parquet => {
             // Parquet's footer is at the end: read a file in place, stdin
             // into memory.
-            if is_stdio(path) {
-                let data = bytes::Bytes::from(seekable(reader, &name)?.into_inner());
-                crate::parquet_input::batches(data, batch_size, max_batch_bytes, &name)?
-            } else {
-                drop(reader);
-                let f = File::open(path).with_context(|| format!("cannot open {name}"))?;
-                crate::parquet_input::batches(f, batch_size, max_batch_bytes, &name)?
+            match file {
+                None => {
+                    let data = bytes::Bytes::from(seekable(reader, &name)?.into_inner());
+                    crate::parquet_input::batches(data, batch_size, max_batch_bytes, &name)?
+                }
+                Some(path) => {
+                    drop(reader);
+                    let f = File::open(path).with_context(|| format!("cannot open {name}"))?;
+                    crate::parquet_input::batches(f, batch_size, max_batch_bytes, &name)?
+                }
             }
         }
     };
@@ -202,7 +247,8 @@ fn seekable(reader: Box<dyn BufRead + Send>, name: &str) -> anyhow::Result<Curso
     Ok(Cursor::new(buf))
 }
 
-pub use crate::sink::{create, PrettySink, Sink};
+pub use crate::safe_fs::create_output;
+pub use crate::sink::{create, is_broken_pipe, PrettySink, Sink};
 
 /// Paths as given on the command line, for messages.
 pub fn describe(paths: &[PathBuf]) -> String {

@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use anyhow::Context;
 use arrow::buffer::Buffer;
 
 use crate::formats::{self, Format};
@@ -106,7 +105,7 @@ pub fn guest_memory(data: &[u8]) {
         }
     }
     // The C greeter caps its search; a small cap reaches the cap's path too.
-    for cap in [memory::DEFAULT_MAX_STRING, 16] {
+    for cap in [crate::abi::greeter::MAX_GREETING, 16] {
         if let Ok(s) = memory::read_cstr(mem, ret, cap, "greeting") {
             let _ = memory::utf8(s, "greeting");
         }
@@ -226,28 +225,7 @@ pub fn inspect(data: &[u8]) {
     }
 }
 
-/// The `inspect` command's steps (`cli.rs`), from bytes.
+/// The `inspect` command's steps, from bytes.
 pub fn inspect_bytes(rt: &Runtime, bytes: &[u8]) -> anyhow::Result<crate::inspect::Report> {
-    use crate::{component, inspect};
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-    Ok(
-        match rt.load_bytes("fuzz input", bytes, Policy::default()) {
-            Ok(m) => match (m.module(), m.component()) {
-                (Some(module), _) => inspect::inspect(module, bytes.len(), &sha),
-                (None, Some(c)) => inspect::inspect_component(c, rt.engine(), bytes.len(), &sha),
-                (None, None) => anyhow::bail!("neither a module nor a component"),
-            },
-            Err(crate::Error::Instantiate(_)) if component::is_component(bytes) => {
-                let c = wasmtime::component::Component::new(rt.engine(), bytes)
-                    .map_err(anyhow::Error::from)?;
-                inspect::inspect_component(&c, rt.engine(), bytes.len(), &sha)
-            }
-            Err(crate::Error::Instantiate(_)) => {
-                let module =
-                    wasmtime::Module::new(rt.engine(), bytes).map_err(anyhow::Error::from)?;
-                inspect::inspect(&module, bytes.len(), &sha)
-            }
-            Err(e) => return Err(e).context("load"),
-        },
-    )
+    Ok(crate::inspect::inspect_bytes(rt, "fuzz input", bytes)?)
 }

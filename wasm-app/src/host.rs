@@ -1,14 +1,12 @@
 //! Per-store host state: the WASI context a policy grants, and the limiter
 //! that enforces the policy's memory and table caps.
 
-use std::fmt;
-
 use anyhow::Context;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::error::Limit;
+use crate::error::{Limit, LimitHit};
 use crate::policy::Policy;
 
 /// What every [`wasmtime::Store`] of this crate carries.
@@ -60,19 +58,6 @@ pub(crate) fn wasi_builder(policy: &Policy) -> anyhow::Result<WasiCtxBuilder> {
     }
     Ok(b)
 }
-
-/// Raised (as the error of the growing instruction) when a guest asks for
-/// more than its policy allows; the call then fails with this exact limit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LimitHit(pub Limit);
-
-impl fmt::Display for LimitHit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "module exceeded its {}", self.0)
-    }
-}
-
-impl std::error::Error for LimitHit {}
 
 /// Enforces memory and table caps for a whole store: the sum of every
 /// linear memory (and, separately, of every table) of the instance, so nine

@@ -8,7 +8,44 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, Type};
 use wasmtime::{Engine, ExternType, FuncType, Module, ValType};
 
-use crate::error::escape_controls;
+use crate::error::{Error, Result};
+use crate::module::Pre;
+use crate::policy::Policy;
+use crate::runtime::Runtime;
+use crate::text::escape_controls;
+
+/// Inspects the module file at `path` (a core module or a component)
+/// without running it: compiled with `rt`'s engine under the default
+/// policy's size and time bounds.
+pub fn inspect_file(rt: &Runtime, path: impl AsRef<std::path::Path>) -> Result<Report> {
+    let path = path.as_ref();
+    let bytes = crate::compile::read_module(path, &Policy::default().limits)?;
+    inspect_bytes(rt, &path.display().to_string(), &bytes)
+}
+
+/// As [`inspect_file`], from bytes; `name` is used in messages.
+pub fn inspect_bytes(rt: &Runtime, name: &str, bytes: &[u8]) -> Result<Report> {
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(bytes));
+    let engine = rt.engine();
+    match rt.load_bytes(name, bytes, Policy::default()) {
+        Ok(m) => Ok(match m.pre() {
+            Pre::Core(pre) => inspect(pre.module(), bytes.len(), &sha),
+            Pre::Component(pre) => inspect_component(pre.component(), engine, bytes.len(), &sha),
+        }),
+        // Imports the host lacks still leave something to describe; the
+        // load above already compiled it within the compile timeout.
+        Err(Error::Instantiate(_)) if crate::instance::component::is_component(bytes) => {
+            let c = Component::new(engine, bytes).map_err(anyhow::Error::from)?;
+            Ok(inspect_component(&c, engine, bytes.len(), &sha))
+        }
+        Err(Error::Instantiate(_)) => {
+            let module = Module::new(engine, bytes).map_err(anyhow::Error::from)?;
+            Ok(inspect(&module, bytes.len(), &sha))
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// The result of inspecting a module.
 #[derive(Debug, Clone)]
@@ -54,7 +91,7 @@ fn capability(name: &str) -> &'static str {
 }
 
 /// Inspects a compiled module.
-pub fn inspect(module: &Module, size: usize, sha256: &str) -> Report {
+pub(crate) fn inspect(module: &Module, size: usize, sha256: &str) -> Report {
     let mut imports = Vec::new();
     let mut caps = BTreeSet::new();
     let mut unknown = Vec::new();
@@ -121,7 +158,7 @@ fn component_capability(name: &str) -> &'static str {
 
 /// Inspects a compiled component: its imports and exports (WIT names), and
 /// which of the worlds of `wit/` it implements.
-pub fn inspect_component(
+pub(crate) fn inspect_component(
     component: &Component,
     engine: &Engine,
     size: usize,

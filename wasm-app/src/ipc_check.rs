@@ -57,7 +57,7 @@ pub fn check_schema(fields: &[&Field]) -> Result<(), String> {
 fn check_type(raw_name: &str, data_type: &DataType, depth: usize) -> Result<(), String> {
     use DataType::*;
     // The name is the guest's: shown capped and escaped.
-    let name = crate::error::guest_text(raw_name.as_bytes());
+    let name = crate::text::guest_text(raw_name.as_bytes());
     if depth > MAX_DEPTH {
         return Err(format!(
             "column '{name}': types nest deeper than {MAX_DEPTH} levels"

@@ -1,54 +1,82 @@
 //! `wasm-app`: load untrusted WebAssembly modules at run time and exchange
 //! data with them, safely and fast.
 //!
-//! - [`Runtime`]: one engine per process, an epoch ticker for timeouts, and a
-//!   verified cache of compiled modules ([`cache`]).
-//! - [`Policy`]: what a module may do, deny by default ([`policy`]).
-//! - [`LoadedModule`] / [`Guest`]: a compiled module and a live instance,
-//!   every guest pointer checked ([`memory`]).
-//! - [`Plugin`]: an instance that is replaced after any failure.
-//! - Guests are core modules (the ABI of `wasm-abi`) or components (the WIT
-//!   worlds of `wit/`, [`component`]); both run through the same API.
-//! - The ABIs: [`greeter`] (C and Rust string ABIs) and [`arrow_abi`] (IPC
-//!   streams), with host-side Arrow helpers in [`transport`].
+//! The embedding API is small:
+//!
+//! - [`Plugin`]: a module ready to call. [`Plugin::call`] passes bytes to
+//!   any export and returns bytes (the generic "pair ABI" of [`wasm_abi`]);
+//!   [`Plugin::process`] runs an Arrow command over a [`RecordBatch`];
+//!   after any failure that leaves the guest untrustworthy the next call
+//!   gets a fresh instance.
+//! - [`Policy`]: what a module may do, deny by default (directories,
+//!   environment, memory, time, fuel, output size, ...); built in code or
+//!   read from TOML.
+//! - [`Runtime`] / [`Module`]: an engine with its cache of compiled modules,
+//!   and a compiled module to share between threads ([`pipeline`] runs one
+//!   over many batches on many threads).
+//! - [`Error`]: every fallible function returns it; match on what happened.
+//!
+//! Guests are core modules or components (the WIT worlds of `wit/`); both
+//! run through the same API.
+//!
+//! ```no_run
+//! use wasm_app::{Error, Plugin, Policy};
+//!
+//! let policy = Policy::default().with_max_memory(64 << 20);
+//! let mut plugin = Plugin::from_file("target/wasm-modules/wasm_module2.wasm", policy)?;
+//! # let batch = arrow::array::RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty()));
+//! match plugin.process("echo", &batch) {
+//!     Ok(batches) => println!("{} batches back", batches.len()),
+//!     Err(Error::LimitExceeded(limit)) => eprintln!("stopped: {limit}"),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! [`RecordBatch`]: arrow::array::RecordBatch
 
-pub mod arrow_abi;
+mod abi;
+#[doc(hidden)]
 pub mod bench;
+#[doc(hidden)]
 pub mod cache;
-pub mod compile;
-pub mod component;
+mod compile;
 mod contain;
 mod deadline;
-pub mod engine;
-pub mod error;
+mod epoch;
+mod error;
 mod files;
 pub mod formats;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod grants;
-pub mod greeter;
-pub mod guest;
-pub mod host;
+mod host;
 pub mod inspect;
-pub mod ipc_check;
+mod instance;
+mod ipc_check;
 mod ipc_input;
-pub mod ipc_read;
-pub mod memory;
+mod ipc_read;
+mod memory;
+mod module;
 mod parquet_input;
 pub mod pipeline;
-pub mod plugin;
+mod plugin;
 pub mod policy;
-pub mod pool;
-pub mod safe_fs;
-pub mod sink;
-pub mod text_table;
+mod pool;
+mod runtime;
+mod safe_fs;
+mod sink;
+pub mod text;
+mod text_table;
 pub mod transport;
 
-pub use engine::{EngineOptions, LoadedModule, Runtime};
+pub use abi::greeter::StringAbi;
+pub use cache::CacheOutcome;
 pub use error::{Error, Limit, Result};
-pub use greeter::StringAbi;
-pub use guest::{AbiSupport, Guest};
+pub use instance::AbiSupport;
+pub use module::Module;
 pub use plugin::Plugin;
 pub use policy::{DirGrant, Limits, Policy};
+pub use runtime::{EngineOptions, Runtime};
 pub use transport::Table;

@@ -9,14 +9,14 @@ fn main() {
     if let Err(e) = cli.run() {
         // The reader of stdout is gone (`| head`): stop quietly with
         // success, as `cat` does; the pipeline stopped at the failed write.
-        if wasm_app::sink::is_broken_pipe(&e) {
+        if wasm_app::formats::is_broken_pipe(&e) {
             return;
         }
         // One readable line (with its causes), no backtrace. Parts of it may
         // come from a module (import names, messages): capped and escaped.
         eprintln!(
             "error: {}",
-            wasm_app::error::guest_text(format!("{e:#}").as_bytes())
+            wasm_app::text::guest_text(format!("{e:#}").as_bytes())
         );
         std::process::exit(1);
     }

@@ -18,9 +18,6 @@ use wasm_abi::Pair;
 
 use crate::error::{Error, Result};
 
-/// Longest string the host reads from a guest unless told otherwise.
-pub const DEFAULT_MAX_STRING: usize = 64 << 20;
-
 /// `len` bytes at `ptr`, if they lie inside `mem`.
 pub fn slice<'m>(mem: &'m [u8], ptr: u32, len: u32, what: &str) -> Result<&'m [u8]> {
     let end = ptr

@@ -45,7 +45,8 @@ use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
 use arrow::datatypes::SchemaRef;
 
-use crate::engine::LoadedModule;
+use crate::error::{Error, Result};
+use crate::module::Module;
 use crate::plugin::Plugin;
 use crate::transport::{self, Table};
 
@@ -63,7 +64,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 8192;
 /// One module and the command to run in it.
 #[derive(Clone)]
 pub struct Step {
-    pub module: LoadedModule,
+    pub module: Module,
     pub command: String,
     pub config: Vec<(String, String)>,
 }
@@ -129,16 +130,7 @@ struct Prepared {
 fn prepare(step: &Step) -> anyhow::Result<Prepared> {
     use wasm_abi::meta::{FLUSH, MERGE};
     // The step's config without the protocol keys, plus `key = "true"`.
-    let with = |key: &str| -> anyhow::Result<Vec<u8>> {
-        let mut cfg: Vec<_> = step
-            .config
-            .iter()
-            .filter(|(k, _)| k != FLUSH && k != MERGE)
-            .cloned()
-            .collect();
-        cfg.push((key.into(), "true".into()));
-        transport::encode_meta(&step.command, &cfg)
-    };
+    let with = |key: &str| transport::encode_protocol_meta(&step.command, &step.config, key);
     Ok(Prepared {
         command: step.command.clone(),
         meta: transport::encode_meta(&step.command, &step.config)?,
@@ -161,7 +153,7 @@ fn chain(
             break;
         }
         let out = p
-            .with_guest(|g| g.process_arrow_parts(&m.meta, &parts))
+            .with_instance(|i| i.process_parts(&m.meta, &parts))
             .with_context(|| format!("step {} ({} `{}`)", i + 1, p.module().name(), m.command))?;
         parts = vec![out];
     }
@@ -252,6 +244,25 @@ fn worker(
 pub const MAX_THREADS: usize = 1024;
 
 pub fn run(
+    steps: &[Step],
+    options: Options,
+    batch_size: usize,
+    input: impl Iterator<Item = Result<RecordBatch>>,
+    mut emit: impl FnMut(&SchemaRef, &RecordBatch) -> Result<()>,
+    progress: impl FnMut(&Stats),
+) -> Result<Stats> {
+    let input = input.map(|r| r.map_err(anyhow::Error::from));
+    let emit = |s: &SchemaRef, b: &RecordBatch| emit(s, b).map_err(anyhow::Error::from);
+    run_batches(steps, options, batch_size, input, emit, progress).map_err(|e| {
+        // A guest's typed error (a limit, a trap, ...) stays typed.
+        match e.downcast::<Error>() {
+            Ok(typed) => typed,
+            Err(e) => Error::Other(e),
+        }
+    })
+}
+
+fn run_batches(
     steps: &[Step],
     options: Options,
     batch_size: usize,

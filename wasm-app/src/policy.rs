@@ -29,8 +29,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+mod manifest;
+mod units;
+
+pub use units::{format_size, normalise_sha256, parse_duration, parse_size};
 
 /// Default memory cap per instance when the policy sets none.
 pub const DEFAULT_MAX_MEMORY: u64 = 512 << 20;
@@ -68,13 +75,15 @@ pub struct DirGrant {
 
 impl DirGrant {
     /// Parses the CLI form `HOST[::GUEST]`, as the `wasmtime` CLI writes it.
-    pub fn parse(spec: &str, writable: bool) -> anyhow::Result<Self> {
+    pub fn parse(spec: &str, writable: bool) -> Result<Self> {
         let (host, guest) = match spec.split_once("::") {
             Some((h, g)) => (h, Some(g.to_string())),
             None => (spec, None),
         };
         if host.is_empty() {
-            bail!("directory grant '{spec}' has an empty host path");
+            return Err(Error::InvalidArgument(format!(
+                "directory grant '{spec}' has an empty host path"
+            )));
         }
         Ok(DirGrant {
             host: PathBuf::from(host),
@@ -158,90 +167,95 @@ pub struct Policy {
     pub limits: Limits,
 }
 
-/// The manifest as written in TOML (sizes and durations as text).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct Manifest {
-    #[serde(default, rename = "dir")]
-    dirs: Vec<DirGrant>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    inherit_stdio: bool,
-    sha256: Option<String>,
-    max_memory: Option<String>,
-    max_output: Option<String>,
-    timeout: Option<String>,
-    fuel: Option<u64>,
-    max_instances: Option<u32>,
-    max_table_elements: Option<u64>,
-    max_open_files: Option<u32>,
-    max_module_size: Option<String>,
-    compile_timeout: Option<String>,
-}
-
 impl Policy {
     /// Reads a TOML manifest. Relative `host` paths are taken from the
     /// manifest's folder, so a manifest means the same from any working
     /// directory.
-    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read policy {}", path.display()))?;
+            .map_err(|e| Error::InvalidPolicy(format!("cannot read {}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, base).with_context(|| format!("invalid policy {}", path.display()))
+        manifest::parse(&text, base)
+            .map_err(|e| Error::InvalidPolicy(format!("{}: {e:#}", path.display())))
     }
 
     /// Parses a TOML manifest; relative dirs are resolved against `base`.
-    pub fn from_toml(text: &str, base: &Path) -> anyhow::Result<Self> {
-        let m: Manifest = toml::from_str(text)?;
-        let mut limits = Limits::default();
-        if let Some(s) = &m.max_memory {
-            limits.max_memory = parse_size(s).context("max-memory")?;
-        }
-        if let Some(s) = &m.max_output {
-            limits.max_output = Some(parse_size(s).context("max-output")?);
-        }
-        if let Some(s) = &m.timeout {
-            limits.timeout = parse_duration(s).context("timeout")?;
-        }
-        limits.fuel = m.fuel;
-        limits.max_instances = m.max_instances;
-        if let Some(n) = m.max_table_elements {
-            limits.max_table_elements = n;
-        }
-        if let Some(n) = m.max_open_files {
-            limits.max_open_files = n;
-        }
-        if let Some(s) = &m.max_module_size {
-            limits.max_module_size = parse_size(s).context("max-module-size")?;
-        }
-        if let Some(s) = &m.compile_timeout {
-            limits.compile_timeout = parse_duration(s).context("compile-timeout")?;
-        }
-        let dirs = m
-            .dirs
-            .into_iter()
-            .map(|mut d| {
-                if d.host.is_relative() {
-                    d.host = base.join(&d.host);
-                }
-                d
-            })
-            .collect();
-        let sha256 = m.sha256.map(|s| normalise_sha256(&s)).transpose()?;
-        let policy = Policy {
-            dirs,
-            env: m.env,
-            inherit_stdio: m.inherit_stdio,
-            sha256,
-            limits,
-        };
-        policy.validate()?;
-        Ok(policy)
+    pub fn from_toml(text: &str, base: impl AsRef<Path>) -> Result<Self> {
+        manifest::parse(text, base.as_ref()).map_err(|e| Error::InvalidPolicy(format!("{e:#}")))
     }
 
-    /// Checks the values make sense together.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// Grants the host directory `host`, read-only, seen by the guest as
+    /// `guest`.
+    pub fn with_dir(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: Some(guest.to_string()),
+            writable: false,
+        });
+        self
+    }
+
+    /// As [`Policy::with_dir`], writable: the guest may create, write and
+    /// delete in it.
+    pub fn with_dir_rw(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: Some(guest.to_string()),
+            writable: true,
+        });
+        self
+    }
+
+    /// Sets an environment variable the guest sees.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Caps the linear memory (all memories together) of each instance.
+    pub fn with_max_memory(mut self, bytes: u64) -> Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Caps the bytes of one result (and its decoded size).
+    pub fn with_max_output(mut self, bytes: u64) -> Self {
+        self.limits.max_output = Some(bytes);
+        self
+    }
+
+    /// Caps the wall-clock time of each call, host calls included.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// Caps the fuel (about one unit per wasm instruction) of each call.
+    pub fn with_fuel(mut self, fuel: u64) -> Self {
+        self.limits.fuel = Some(fuel);
+        self
+    }
+
+    /// Caps the live instances of the module at once.
+    pub fn with_max_instances(mut self, n: u32) -> Self {
+        self.limits.max_instances = Some(n);
+        self
+    }
+
+    /// Refuses any module whose bytes do not have this SHA-256 (hex).
+    pub fn with_sha256(mut self, hex: &str) -> Self {
+        self.sha256 = Some(hex.trim().to_ascii_lowercase());
+        self
+    }
+
+    /// Checks the values make sense together (loading a module does too).
+    pub fn validate(&self) -> Result<()> {
+        self.check()
+            .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
         let l = &self.limits;
         if l.max_memory == 0 || l.max_memory > 4 << 30 {
             bail!("max-memory must be between 1 byte and 4GiB (wasm32's address space)");
@@ -264,143 +278,16 @@ impl Policy {
         if l.compile_timeout.is_zero() {
             bail!("compile-timeout must be greater than zero");
         }
+        if let Some(sha) = &self.sha256 {
+            normalise_sha256(sha)?;
+        }
         Ok(())
     }
-}
-
-/// Accepts 64 hex digits in any case.
-pub fn normalise_sha256(s: &str) -> anyhow::Result<String> {
-    let s = s.trim().to_ascii_lowercase();
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("sha256 must be 64 hexadecimal digits, got '{s}'");
-    }
-    Ok(s)
-}
-
-/// Parses `64MiB`, `1GiB`, `512KiB`, `10MB`, `2TiB`, `4096` (bytes): a
-/// whole number and a unit. A value that does not fit 64 bits is an error,
-/// never a wrapped number.
-pub fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let digits = num.replace('_', "");
-    if digits.is_empty() {
-        bail!("'{s}' is not a size (e.g. 64MiB)");
-    }
-    let num: u64 = digits
-        .parse()
-        .with_context(|| format!("size '{s}' is too large"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" | "byte" | "bytes" => 1,
-        "k" | "kib" => 1 << 10,
-        "kb" => 1_000,
-        "m" | "mib" => 1 << 20,
-        "mb" => 1_000_000,
-        "g" | "gib" => 1 << 30,
-        "gb" => 1_000_000_000,
-        "t" | "tib" => 1 << 40,
-        "tb" => 1_000_000_000_000,
-        other => bail!(
-            "unknown size unit '{other}' in '{s}' (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
-        ),
-    };
-    num.checked_mul(mult)
-        .with_context(|| format!("size '{s}' is too large"))
-}
-
-/// Formats a byte count the way [`parse_size`] reads it back.
-pub fn format_size(bytes: u64) -> String {
-    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return format!("{} {unit}", bytes >> shift);
-        }
-    }
-    format!("{bytes} bytes")
-}
-
-/// Parses `250ms`, `5s`, `1m 30s`, ...
-pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
-    humantime::parse_duration(s.trim())
-        .with_context(|| format!("'{s}' is not a duration (e.g. 500ms, 5s, 2m)"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse_and_format() {
-        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
-        assert_eq!(parse_size("10 MB").unwrap(), 10_000_000);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("1XB").is_err());
-        assert!(parse_size("99999999999999GiB").is_err());
-        assert_eq!(parse_size("2TiB").unwrap(), 2 << 40);
-        for bad in [
-            "99999999999TiB",
-            "99999999999999999999",
-            "18446744073709551616",
-        ] {
-            let e = format!("{:#}", parse_size(bad).unwrap_err());
-            assert!(e.contains("too large"), "{bad}: {e}");
-        }
-        assert_eq!(parse_size("18446744073709551615").unwrap(), u64::MAX);
-        for bad in ["", "MiB", "-1", "1.5GiB", "0x10"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-        assert_eq!(format_size(64 << 20), "64 MiB");
-        assert_eq!(format_size(1000), "1000 bytes");
-    }
-
-    #[test]
-    fn manifest_is_deny_by_default_and_resolves_dirs() {
-        let p = Policy::from_toml("", Path::new("/base")).unwrap();
-        assert_eq!(p, Policy::default());
-        let p = Policy::from_toml(
-            "max-memory = \"64MiB\"\ntimeout = \"2s\"\n[env]\nA = \"1\"\n[[dir]]\nhost = \"data\"\nguest = \"/d\"\n",
-            Path::new("/base"),
-        )
-        .unwrap();
-        assert_eq!(p.limits.max_memory, 64 << 20);
-        assert_eq!(p.limits.timeout, Duration::from_secs(2));
-        assert_eq!(p.dirs[0].host, PathBuf::from("/base/data"));
-        assert!(!p.dirs[0].writable);
-        assert_eq!(p.env["A"], "1");
-    }
-
-    #[test]
-    fn manifest_rejects_unknown_keys_and_bad_values() {
-        assert!(Policy::from_toml("network = true", Path::new(".")).is_err());
-        assert!(Policy::from_toml("timeout = \"0s\"", Path::new(".")).is_err());
-        assert!(Policy::from_toml("sha256 = \"abc\"", Path::new(".")).is_err());
-    }
-
-    #[test]
-    fn extreme_limits_are_errors_not_wrapped_numbers() {
-        let parse = |t: &str| Policy::from_toml(t, Path::new("."));
-        for bad in [
-            "max-output = \"0\"",
-            "max-output = \"99999999999TiB\"",
-            "max-memory = \"0\"",
-            "max-memory = \"5GiB\"",
-            "timeout = \"8days\"",
-            "max-instances = 0",
-            "max-instances = 4000000000",
-            "fuel = 0",
-        ] {
-            assert!(parse(bad).is_err(), "{bad}");
-        }
-        let p = parse("max-output = \"3MiB\"").unwrap();
-        assert_eq!(p.limits.max_output, Some(3 << 20));
-        assert_eq!(p.limits.output_limit(), 3 << 20);
-        // Unset, the bound follows the memory limit.
-        let p = parse("max-memory = \"64MiB\"").unwrap();
-        assert_eq!(p.limits.output_limit(), 64 << 20);
-    }
 
     #[test]
     fn dir_grants_parse_like_wasmtime() {

@@ -44,6 +44,7 @@ impl BufferPool {
     }
 
     /// Number of idle allocations (for tests).
+    #[cfg(test)]
     pub fn idle(&self) -> usize {
         lock(&self.idle).len()
     }

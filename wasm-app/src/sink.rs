@@ -20,6 +20,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::writer::{DictionaryHandling, FileWriter, IpcWriteOptions, StreamWriter};
 use parquet::arrow::ArrowWriter;
 
+use crate::error::Result;
+
 use crate::contain::contain;
 use crate::formats::Format;
 pub use unify::Unifier;
@@ -105,18 +107,14 @@ fn checked<T>(slot: &Slot, name: &str, r: anyhow::Result<T>) -> anyhow::Result<T
 /// Where output batches go.
 pub trait Sink {
     /// Writes one batch.
-    fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()>;
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
     /// Completes the output (footer, end-of-stream marker, flush).
-    fn finish(self: Box<Self>) -> anyhow::Result<()>;
+    fn finish(self: Box<Self>) -> Result<()>;
 }
 
 /// Creates the sink for `path` (`-` for stdout) in `format` (else by
 /// extension, else an IPC stream).
-pub fn create(
-    path: &Path,
-    format: Option<Format>,
-    schema: &SchemaRef,
-) -> anyhow::Result<Box<dyn Sink>> {
+pub fn create(path: &Path, format: Option<Format>, schema: &SchemaRef) -> Result<Box<dyn Sink>> {
     let name = if is_stdio(path) {
         "<stdout>".to_string()
     } else {
@@ -240,14 +238,14 @@ struct FileSink {
 }
 
 impl Sink for FileSink {
-    fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
+    fn write(&mut self, b: &RecordBatch) -> Result<()> {
         let r = self.inner.write(b);
-        checked(&self.error, &self.name, r)
+        Ok(checked(&self.error, &self.name, r)?)
     }
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
+    fn finish(self: Box<Self>) -> Result<()> {
         let FileSink { inner, error, name } = *self;
         let r = inner.finish();
-        checked(&error, &name, r)
+        Ok(checked(&error, &name, r)?)
     }
 }
 
@@ -255,7 +253,7 @@ impl Sink for FileSink {
 pub struct PrettySink;
 
 impl Sink for PrettySink {
-    fn write(&mut self, b: &RecordBatch) -> anyhow::Result<()> {
+    fn write(&mut self, b: &RecordBatch) -> Result<()> {
         if b.num_rows() > 0 {
             // Not println!: it panics when stdout is a closed pipe. Bounded
             // and escaped: the values are a guest's.
@@ -264,7 +262,7 @@ impl Sink for PrettySink {
         }
         Ok(())
     }
-    fn finish(self: Box<Self>) -> anyhow::Result<()> {
-        io::stdout().flush().context("cannot write <stdout>")
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(io::stdout().flush().context("cannot write <stdout>")?)
     }
 }

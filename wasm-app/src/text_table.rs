@@ -1,6 +1,6 @@
 //! Batches as text tables, bounded: what a guest returns is printed on a
 //! terminal, so each cell is cut to [`MAX_CELL`] characters and escaped
-//! (`error::escape_controls`), and rows go out in chunks of [`CHUNK_ROWS`]
+//! (`text::escape_controls`), and rows go out in chunks of [`CHUNK_ROWS`]
 //! padded among themselves only. A table of a million rows padded to one
 //! 60 KB cell would otherwise be a 60 GB string; here the text is at most
 //! `rows × columns × MAX_CELL`, written as it is made. The layout is
@@ -11,7 +11,7 @@ use std::io::Write;
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::error::escape_controls;
+use crate::text::escape_controls;
 
 /// Most characters shown of one cell.
 pub const MAX_CELL: usize = 256;

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use arrow::array::{ArrayRef, RecordBatch, StringArray, StructArray};
 use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
@@ -19,6 +19,34 @@ use arrow::ipc::writer::{StreamEncoder, StreamWriter};
 use crate::error::{Error, Limit, Result};
 use crate::ipc_check::Refusal;
 use crate::ipc_read::{self, Bounds};
+
+/// The metadata of a protocol call (`flush` or `merge`, see
+/// [`wasm_abi::meta`]): `config` without the protocol's keys, plus
+/// `key = "true"`.
+pub(crate) fn encode_protocol_meta(
+    command: &str,
+    config: &[(String, String)],
+    key: &str,
+) -> Result<Vec<u8>> {
+    use wasm_abi::meta::{FLUSH, MERGE};
+    let mut cfg: Vec<_> = config
+        .iter()
+        .filter(|(k, _)| k != FLUSH && k != MERGE)
+        .cloned()
+        .collect();
+    cfg.push((key.into(), "true".into()));
+    encode_meta(command, &cfg)
+}
+
+/// [`decode_stream`] of a guest's result, saying so in the error.
+pub(crate) fn decode_result(bytes: Buffer, max_output: u64) -> Result<Option<Table>> {
+    decode_stream(bytes, max_output).map_err(|e| match e {
+        Error::Other(e) => {
+            Error::Other(e.context("the guest returned an invalid Arrow IPC stream"))
+        }
+        e => e,
+    })
+}
 
 /// Arrow data: a schema and its batches.
 #[derive(Debug, Clone)]
@@ -36,7 +64,7 @@ impl Table {
 
 /// The metadata stream the Arrow ABI expects: one row, `command` (utf8) and
 /// `config` (struct of utf8, one field per key, in the given order).
-pub fn encode_meta(command: &str, config: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
+pub fn encode_meta(command: &str, config: &[(String, String)]) -> Result<Vec<u8>> {
     let fields: Fields = config
         .iter()
         .map(|(k, _)| Field::new(k, DataType::Utf8, false))
@@ -66,19 +94,19 @@ pub fn encode_meta(command: &str, config: &[(String, String)]) -> anyhow::Result
 }
 
 /// Encodes batches as one IPC stream.
-pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<Vec<u8>> {
+pub fn encode_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let mut w = StreamWriter::try_new(Vec::new(), schema).context("starting IPC stream")?;
     for b in batches {
         w.write(b).context("encoding a batch")?;
     }
-    w.into_inner().context("finishing IPC stream")
+    Ok(w.into_inner().context("finishing IPC stream")?)
 }
 
 /// An IPC stream as the encoder's parts, in order: message headers, padding,
 /// and slices of the batches' own buffers (not copied, 64-byte aligned
 /// within the stream). Their concatenation is the stream [`encode_stream`]
 /// writes.
-pub fn encode_parts(schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<Vec<Buffer>> {
+pub fn encode_parts(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<Buffer>> {
     let mut encoder = StreamEncoder::try_new(schema).context("starting IPC stream")?;
     let mut parts = Vec::new();
     for b in batches {
@@ -145,7 +173,7 @@ impl IpcFormat {
 /// Reads an Arrow IPC file or stream (told apart by the magic bytes), with
 /// the input checks of [`formats::open`](crate::formats::open) and batches
 /// bounded by [`DEFAULT_MAX_MEMORY`](crate::policy::DEFAULT_MAX_MEMORY).
-pub fn read_ipc(path: &Path) -> anyhow::Result<Table> {
+pub fn read_ipc(path: &Path) -> Result<Table> {
     let src = crate::formats::open(
         path,
         None,
@@ -153,12 +181,12 @@ pub fn read_ipc(path: &Path) -> anyhow::Result<Table> {
         crate::policy::DEFAULT_MAX_MEMORY,
     )?;
     let schema = src.schema.clone();
-    let batches = src.collect::<anyhow::Result<_>>()?;
+    let batches = src.collect::<Result<_>>()?;
     Ok(Table { schema, batches })
 }
 
 /// Writes `table` to `path` as an IPC file (`.arrow`) or stream (otherwise).
-pub fn write_ipc(path: &Path, table: &Table) -> anyhow::Result<()> {
+pub fn write_ipc(path: &Path, table: &Table) -> Result<()> {
     let format = match IpcFormat::for_output(path) {
         IpcFormat::File => crate::formats::Format::Arrow,
         IpcFormat::Stream => crate::formats::Format::Arrows,
@@ -169,11 +197,12 @@ pub fn write_ipc(path: &Path, table: &Table) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     sink.finish()
-        .with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// Renders batches as a text table.
-pub fn pretty(table: &Table) -> anyhow::Result<String> {
+pub fn pretty(table: &Table) -> Result<String> {
     if table.batches.is_empty() {
         let names: Vec<_> = table
             .schema
@@ -183,21 +212,27 @@ pub fn pretty(table: &Table) -> anyhow::Result<String> {
             .collect();
         return Ok(format!("(no rows; columns: {})", names.join(", ")));
     }
-    crate::text_table::to_string(&table.batches)
+    Ok(crate::text_table::to_string(&table.batches)?)
 }
 
 /// Parses `KEY=VALUE` config arguments, keeping their order.
-pub fn parse_config(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub fn parse_config(items: &[String]) -> Result<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = Vec::new();
     for item in items {
         let Some((k, v)) = item.split_once('=') else {
-            bail!("config '{item}' is not KEY=VALUE");
+            return Err(Error::InvalidArgument(format!(
+                "config '{item}' is not KEY=VALUE"
+            )));
         };
         if k.is_empty() {
-            bail!("config '{item}' has an empty key");
+            return Err(Error::InvalidArgument(format!(
+                "config '{item}' has an empty key"
+            )));
         }
         if out.iter().any(|(ok, _)| ok == k) {
-            bail!("config key '{k}' is given twice");
+            return Err(Error::InvalidArgument(format!(
+                "config key '{k}' is given twice"
+            )));
         }
         out.push((k.to_string(), v.to_string()));
     }
@@ -223,7 +258,7 @@ fn concat(t: &Table) -> anyhow::Result<Option<RecordBatch>> {
 }
 
 /// Study's example data, as the `test` command expects it.
-pub fn study_example() -> anyhow::Result<Table> {
+pub fn study_example() -> Result<Table> {
     use arrow::array::{Float64Array, TimestampSecondArray, UInt64Array};
     use arrow::datatypes::TimeUnit;
     let schema = Arc::new(Schema::new(vec![
@@ -255,7 +290,7 @@ pub fn study_example() -> anyhow::Result<Table> {
 }
 
 /// `n` rows of the study's schema (for benchmarks and tests of scale).
-pub fn study_rows(n: usize) -> anyhow::Result<Table> {
+pub fn study_rows(n: usize) -> Result<Table> {
     use arrow::array::{Float64Array, TimestampSecondArray, UInt64Array};
     let schema = study_example()?.schema;
     let batch = RecordBatch::try_new(

@@ -16,7 +16,7 @@ use wasm_app::{Error, Plugin};
 const UNREADABLE: &[(&str, &str)] = &[];
 
 fn echo(p: &mut Plugin, t: &Table) -> Table {
-    p.process("echo", &[], t)
+    p.process_table("echo", &[], t)
         .expect("echo")
         .expect("echo returns a stream")
 }
@@ -89,7 +89,7 @@ fn test_command_gives_the_studys_result() {
         let input = transport::study_example().expect("example");
         let cfg = vec![("filename".to_string(), "test.txt".to_string())];
         let out = p
-            .process("test", &cfg, &input)
+            .process_table("test", &cfg, &input)
             .expect("test")
             .expect("stream");
         let expected_schema = Schema::new(vec![
@@ -156,7 +156,7 @@ fn replace_returns_only_changed_rows_as_a_delta() {
     for (module, loaded) in common::arrow_modules() {
         let mut p = Plugin::new(loaded);
         let out = p
-            .process("replace", &cfg, &input)
+            .process_table("replace", &cfg, &input)
             .expect("replace")
             .expect("stream");
         // Reference: plain Rust over the same values.
@@ -206,7 +206,7 @@ fn unknown_command_is_a_reported_error_and_the_host_goes_on() {
     for (module, loaded) in common::arrow_modules() {
         let mut p = Plugin::new(loaded);
         let input = transport::study_example().expect("example");
-        match p.process("frobnicate", &[], &input) {
+        match p.process_table("frobnicate", &[], &input) {
             Err(Error::GuestReported { message: Some(m) }) => {
                 assert!(m.contains("frobnicate"), "message names the command: {m}")
             }
@@ -224,7 +224,7 @@ fn missing_config_is_a_reported_error() {
     for (module, loaded) in common::arrow_modules() {
         let mut p = Plugin::new(loaded);
         let input = transport::study_example().expect("example");
-        match p.process("replace", &[], &input) {
+        match p.process_table("replace", &[], &input) {
             Err(Error::GuestReported { message: Some(m) }) => {
                 assert!(m.contains("column"), "{module}: {m}")
             }
@@ -252,7 +252,7 @@ fn fuzzed_streams_give_errors_and_the_host_keeps_serving() {
     let mut errors = 0;
     for f in &files {
         let data = std::fs::read(f).expect("read fuzz file");
-        match p.with_guest(|g| g.process_arrow_raw(&meta, &data)) {
+        match p.process_ipc(&meta, &data) {
             // arrow-rs accepted it; then what came back must decode.
             Ok(bytes) => {
                 transport::decode_stream(bytes, u64::MAX)

@@ -28,7 +28,7 @@ fn cached_runtime(dir: &Path) -> Runtime {
 /// greets, and says where its code came from.
 fn load_greeter(dir: &Path) -> CacheOutcome {
     let m = cached_runtime(dir)
-        .load(&greeter_path(), Policy::default())
+        .load(greeter_path(), Policy::default())
         .expect("load the greeter");
     let outcome = m.cache_outcome();
     assert_eq!(
@@ -185,7 +185,7 @@ fn a_policy_granting_the_cache_folder_is_denied() {
         (top.path().join("alias"), true, "contains"),
         (dir.join("sub"), true, "lies inside"),
     ] {
-        match rt.load(&greeter_path(), grant(host.clone(), writable)) {
+        match rt.load(greeter_path(), grant(host.clone(), writable)) {
             Err(Error::PolicyDenied(msg)) => {
                 for n in [&host.display().to_string(), &dir.display().to_string(), how] {
                     assert!(msg.contains(n), "expected '{n}' in: {msg}");
@@ -195,7 +195,7 @@ fn a_policy_granting_the_cache_folder_is_denied() {
             Ok(_) => panic!("granting {} was allowed", host.display()),
         }
     }
-    rt.load(&greeter_path(), grant(top.path().join("elsewhere"), true))
+    rt.load(greeter_path(), grant(top.path().join("elsewhere"), true))
         .expect("a grant beside the cache is fine");
 }
 

@@ -9,10 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use wasm_app::{DirGrant, EngineOptions, Error, Limit, LoadedModule, Plugin, Policy, Runtime};
+use wasm_app::{DirGrant, EngineOptions, Error, Limit, Module, Plugin, Policy, Runtime};
 use wasm_app::{Limits, StringAbi};
 
-fn load(policy: Policy) -> LoadedModule {
+fn load(policy: Policy) -> Module {
     let path = common::hostile_component_path();
     let loaded = common::fuel_runtime()
         .load(&path, policy)
@@ -136,14 +136,8 @@ fn etc_passwd_is_out_of_reach() {
 fn inspect_reports_a_greeter_component() {
     let path = common::hostile_component_path();
     let loaded = load(Policy::default());
-    let component = loaded.component().expect("a component");
-    let bytes = std::fs::read(&path).expect("read");
-    let report = wasm_app::inspect::inspect_component(
-        component,
-        common::fuel_runtime().engine(),
-        bytes.len(),
-        loaded.sha256(),
-    );
+    let report = wasm_app::inspect::inspect_file(common::fuel_runtime(), &path).expect("inspect");
+    assert_eq!(report.sha256, loaded.sha256());
     assert!(report.component && report.answer && report.greeter_rust && !report.arrow);
     assert!(
         report
@@ -178,11 +172,13 @@ fn max_instances_caps_components_under_the_pooling_allocator() {
         ..Limits::default()
     });
     let loaded = rt
-        .load(&common::hostile_component_path(), policy)
+        .load(common::hostile_component_path(), policy)
         .expect("load");
-    let mut a = loaded.instantiate().expect("first instance");
-    let _b = loaded.instantiate().expect("second instance");
-    match loaded.instantiate() {
+    let mut a = Plugin::new(loaded.clone());
+    a.instantiate().expect("first instance");
+    let mut b = Plugin::new(loaded.clone());
+    b.instantiate().expect("second instance");
+    match Plugin::new(loaded.clone()).instantiate() {
         Err(Error::LimitExceeded(Limit::Instances(2))) => {}
         Err(e) => panic!("expected the instance limit, got {e}"),
         Ok(_) => panic!("a third instance was created"),
@@ -192,9 +188,8 @@ fn max_instances_caps_components_under_the_pooling_allocator() {
         "Hello World, pool!"
     );
     drop(a);
-    let mut c = loaded
-        .instantiate()
-        .expect("an instance after one is dropped");
+    let mut c = Plugin::new(loaded);
+    c.instantiate().expect("an instance after one is dropped");
     assert_eq!(c.answer().expect("answer"), 42);
 }
 

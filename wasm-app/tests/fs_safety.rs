@@ -11,7 +11,7 @@ use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use wasm_app::safe_fs::create_output;
+use wasm_app::formats::create_output;
 use wasm_app::{DirGrant, Plugin, Policy, StringAbi};
 
 const SECRET: &str = "the host's secret, not the guest's to write";
@@ -47,7 +47,7 @@ fn workspace() -> (tempfile::TempDir, PathBuf, PathBuf) {
 /// link `link -> target` there through WASI, as any guest could.
 fn plant(data: &Path, target: &str, link: &str) {
     let m = common::runtime()
-        .load(&hostile("plant_symlink.wat"), rw_grant(data))
+        .load(hostile("plant_symlink.wat"), rw_grant(data))
         .expect("load plant_symlink.wat");
     let errno = Plugin::new(m)
         .greet(StringAbi::Rust, &format!("{target}>{link}"))

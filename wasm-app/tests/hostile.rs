@@ -19,7 +19,7 @@ use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use wasm_app::policy::DEFAULT_MAX_MEMORY;
-use wasm_app::{DirGrant, Error, Limit, LoadedModule, Plugin, Policy, StringAbi};
+use wasm_app::{DirGrant, Error, Limit, Module, Plugin, Policy, StringAbi};
 
 // ---------------------------------------------------------------------------
 // Shared fixtures
@@ -38,8 +38,8 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
 }
 
 /// The well-behaved greeter module, loaded once.
-fn good_module() -> &'static LoadedModule {
-    static MODULE: OnceLock<LoadedModule> = OnceLock::new();
+fn good_module() -> &'static Module {
+    static MODULE: OnceLock<Module> = OnceLock::new();
     MODULE.get_or_init(|| {
         let path = common::modules_dir().join("wasm_module1.wasm");
         common::fuel_runtime()
@@ -53,9 +53,9 @@ fn hostile_path(file: &str) -> PathBuf {
 }
 
 /// Loads a hostile module that is expected to load (its misbehaviour comes later).
-fn load(file: &str, policy: Policy) -> LoadedModule {
+fn load(file: &str, policy: Policy) -> Module {
     common::fuel_runtime()
-        .load(&hostile_path(file), policy)
+        .load(hostile_path(file), policy)
         .unwrap_or_else(|e| panic!("hostile module {file} should load: {e}"))
 }
 
@@ -159,28 +159,8 @@ fn memory_grow_bomb_hits_the_memory_limit() {
     policy.limits.max_memory = max;
     let module = load("memory_bomb.wat", policy);
 
-    // On a bare instance: the exact limit, memory never above it, and the
-    // instance refuses further calls.
-    let mut guest = module.instantiate().expect("memory_bomb instantiates");
-    match guest.greet(StringAbi::C, "World") {
-        Err(Error::LimitExceeded(Limit::Memory(m))) => assert_eq!(m, max),
-        other => panic!("expected LimitExceeded(Memory(4 MiB)), got {other:?}"),
-    }
-    assert!(
-        guest.memory_size() as u64 <= max,
-        "guest memory grew to {} bytes past its 4 MiB limit",
-        guest.memory_size()
-    );
-    assert!(
-        guest.is_poisoned(),
-        "a limit error must poison the instance"
-    );
-    assert!(
-        guest.answer().is_err(),
-        "a poisoned instance must refuse further calls"
-    );
-
-    // Through a plugin: same error, then a good call.
+    // The exact limit (a bare instance's memory and poisoning:
+    // `instance::tests`), then a good call on a fresh instance.
     let mut p = Plugin::new(module);
     match p.greet(StringAbi::C, "World") {
         Err(Error::LimitExceeded(Limit::Memory(m))) => assert_eq!(m, max),
@@ -232,7 +212,7 @@ fn fuel_exhaustion_hits_the_fuel_limit() {
 fn huge_initial_memory_is_refused_at_instantiation() {
     let _g = shared();
     let module = load("huge_memory.wat", Policy::default());
-    match module.instantiate() {
+    match Plugin::new(module.clone()).instantiate() {
         Err(Error::LimitExceeded(Limit::Memory(m))) => assert_eq!(m, DEFAULT_MAX_MEMORY),
         Err(other) => panic!("expected LimitExceeded(Memory(512 MiB)), got {other:?}"),
         Ok(_) => panic!("expected LimitExceeded(Memory(512 MiB)), got an instance"),
@@ -269,7 +249,7 @@ fn unreachable_is_a_trap() {
 fn trapping_start_function_fails_instantiation() {
     let _g = shared();
     let module = load("start_trap.wat", Policy::default());
-    match module.instantiate() {
+    match Plugin::new(module.clone()).instantiate() {
         Err(Error::Trap { message, .. }) => assert!(
             message.contains("unreachable"),
             "the trap message should name `unreachable`: {message}"
@@ -396,7 +376,7 @@ fn allocate_returning_out_of_bounds_is_an_allocator_error() {
 fn allocate_returning_overlapping_areas_is_an_allocator_error() {
     let _g = shared();
     let mut p = plugin("alloc_same_area.wat", Policy::default());
-    match p.with_guest(|g| g.process_arrow_raw(b"metadata stream", b"data stream")) {
+    match p.process_ipc(b"metadata stream", b"data stream") {
         Err(Error::Allocator(m)) => assert!(
             m.contains("overlapping"),
             "message should say the areas overlap: {m}"
@@ -507,7 +487,7 @@ fn sha256_mismatch_is_denied_before_compiling() {
 #[test]
 fn unknown_import_fails_at_load() {
     let _g = shared();
-    match common::fuel_runtime().load(&hostile_path("import_missing.wat"), Policy::default()) {
+    match common::fuel_runtime().load(hostile_path("import_missing.wat"), Policy::default()) {
         Err(Error::Instantiate(m)) => {
             assert!(m.contains("foo"), "message should name env::foo: {m}")
         }
@@ -800,7 +780,7 @@ fn many_greeter_calls_leak_neither_guest_nor_host_memory() {
     for i in 0..1_000 {
         p.greet(abi(i), "Rust").expect("warm-up greeting");
     }
-    let guest_before = p.guest().expect("live instance").memory_size();
+    let guest_before = p.memory_size().expect("live instance");
     #[cfg(target_os = "linux")]
     let rss_before = rss_bytes();
 
@@ -815,7 +795,7 @@ fn many_greeter_calls_leak_neither_guest_nor_host_memory() {
         p.has_instance(),
         "the instance was replaced during good calls"
     );
-    let guest_after = p.guest().expect("live instance").memory_size();
+    let guest_after = p.memory_size().expect("live instance");
     assert_eq!(
         guest_after, guest_before,
         "guest memory grew over 100 000 calls: the host leaks guest areas"

@@ -15,7 +15,7 @@ use arrow::ipc::CompressionType;
 use wasm_app::formats;
 
 /// Every batch of `path` read through `formats::open`, or the first error.
-fn read(path: &Path, max_batch_bytes: u64) -> anyhow::Result<Vec<RecordBatch>> {
+fn read(path: &Path, max_batch_bytes: u64) -> wasm_app::Result<Vec<RecordBatch>> {
     formats::open(path, None, 8192, max_batch_bytes)?.collect()
 }
 

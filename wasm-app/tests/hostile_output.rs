@@ -13,8 +13,8 @@ use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
-use wasm_app::error::Limit;
 use wasm_app::transport::{self, Table};
+use wasm_app::Limit;
 use wasm_app::{Error, Plugin, Policy};
 
 /// A module whose `wasm_memory_process_data_arrow` returns `payload`.
@@ -61,9 +61,9 @@ fn plugin(payload: &[u8], policy: Policy) -> Plugin {
 
 /// What the host makes of `payload` as a guest's result (data and flush
 /// call both return it).
-fn returned(payload: &[u8], policy: Policy) -> wasm_app::error::Result<Option<Table>> {
+fn returned(payload: &[u8], policy: Policy) -> wasm_app::Result<Option<Table>> {
     let input = transport::study_example().expect("input");
-    plugin(payload, policy).process("echo", &[], &input)
+    plugin(payload, policy).process_table("echo", &[], &input)
 }
 
 fn limited(max_memory: u64, max_output: Option<u64>) -> Policy {

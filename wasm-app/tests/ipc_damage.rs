@@ -9,7 +9,7 @@ use arrow::buffer::{Buffer, ScalarBuffer};
 use arrow::datatypes::*;
 use arrow::ipc::writer::{DictionaryHandling, IpcWriteOptions, StreamWriter};
 use arrow::ipc::MetadataVersion;
-use wasm_app::ipc_read::{Bounds, IpcReader};
+use wasm_app::formats::{self, Format};
 use wasm_app::transport;
 
 fn wide() -> (SchemaRef, Vec<RecordBatch>) {
@@ -134,12 +134,18 @@ fn write(schema: &Schema, batches: &[RecordBatch], options: IpcWriteOptions) -> 
     w.into_inner().expect("bytes")
 }
 
+/// `bytes` read as an input Arrow IPC stream (batches of at most 1 GiB).
+fn input(bytes: &[u8]) -> wasm_app::Result<formats::Source> {
+    let reader = std::io::Cursor::new(bytes.to_vec());
+    formats::from_reader("stream", reader, Some(Format::Arrows), 8192, 1 << 30)
+}
+
 /// Decodes `bytes` both ways; `true` if either panicked.
 fn panics(bytes: &[u8]) -> bool {
     let bytes = bytes.to_vec();
     std::panic::catch_unwind(move || {
         let _ = transport::decode_stream(Buffer::from(bytes.clone()), 1 << 30);
-        if let Ok(r) = IpcReader::open(&bytes[..], false, Bounds::input(1 << 30)) {
+        if let Ok(r) = input(&bytes) {
             r.for_each(drop);
         }
     })
@@ -164,7 +170,7 @@ fn damaged_streams_decode_without_panicking() {
                 .expect("a table");
             assert_eq!(t.batches, batches);
         }
-        let read: Vec<RecordBatch> = IpcReader::open(&bytes[..], false, Bounds::input(1 << 30))
+        let read: Vec<RecordBatch> = input(&bytes)
             .expect("open")
             .collect::<Result<_, _>>()
             .expect("read");
@@ -204,7 +210,6 @@ fn view_types_are_refused() {
         Err(e) => assert!(e.to_string().contains("Utf8View"), "{e}"),
         Ok(_) => panic!("a Utf8View result was accepted"),
     }
-    let read = IpcReader::open(&bytes[..], false, Bounds::input(1 << 30))
-        .map(|r| r.collect::<Result<Vec<_>, _>>());
+    let read = input(&bytes).map(|r| r.collect::<Result<Vec<_>, _>>());
     assert!(!matches!(read, Ok(Ok(_))), "a Utf8View input was accepted");
 }

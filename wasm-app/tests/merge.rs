@@ -13,9 +13,9 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use wasm_app::pipeline::{self, Options, Step};
 use wasm_app::transport::{self, Table};
-use wasm_app::{LoadedModule, Policy};
+use wasm_app::{Module, Policy};
 
-fn step(module: &LoadedModule, command: &str, config: &[(&str, &str)]) -> Step {
+fn step(module: &Module, command: &str, config: &[(&str, &str)]) -> Step {
     Step {
         module: module.clone(),
         command: command.to_string(),

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use wasm_app::error::MAX_GUEST_TEXT;
 use wasm_app::policy::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_TIMEOUT};
+use wasm_app::text::MAX_GUEST_TEXT;
 use wasm_app::{Error, Limit, Plugin, Policy, StringAbi};
 
 fn limits_case(file: &str) -> String {
@@ -31,7 +31,7 @@ fn nine_memories_count_together_against_the_memory_limit() {
             policy_with_memory(limit),
         )
         .expect("nine_memories loads");
-    match module.instantiate() {
+    match Plugin::new(module).instantiate() {
         Err(Error::LimitExceeded(Limit::Memory(m))) => assert_eq!(m, limit),
         Err(other) => panic!("expected the 16 MiB memory limit, got {other:?}"),
         Ok(_) => panic!("135 MiB of memories passed a 16 MiB limit"),
@@ -68,7 +68,7 @@ fn two_tables_count_together_against_the_table_limit() {
     let module = common::runtime()
         .load(Path::new(&limits_case("two_tables.wat")), Policy::default())
         .expect("two_tables loads");
-    match module.instantiate() {
+    match Plugin::new(module).instantiate() {
         Err(Error::LimitExceeded(Limit::TableElements(n))) => {
             assert_eq!(n, DEFAULT_MAX_TABLE_ELEMENTS)
         }

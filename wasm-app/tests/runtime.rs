@@ -76,7 +76,7 @@ fn another_engine_configuration_does_not_share_cache_entries() {
 #[test]
 fn reactor_initialize_runs_before_other_exports() {
     let m = common::runtime()
-        .load(&data("reactor.wat"), Policy::default())
+        .load(data("reactor.wat"), Policy::default())
         .expect("load");
     assert_eq!(Plugin::new(m).answer().expect("answer"), 42);
 }
@@ -93,17 +93,20 @@ fn pooling_allocator_caps_live_instances() {
     })
     .expect("pooling runtime");
     let m = rt
-        .load(&common::modules_dir().join("wasm_module1.wasm"), policy)
+        .load(common::modules_dir().join("wasm_module1.wasm"), policy)
         .expect("load");
-    let mut a = m.instantiate().expect("first");
-    let b = m.instantiate().expect("second");
-    match m.instantiate() {
+    let mut a = Plugin::new(m.clone());
+    a.instantiate().expect("first");
+    let mut b = Plugin::new(m.clone());
+    b.instantiate().expect("second");
+    match Plugin::new(m.clone()).instantiate() {
         Err(Error::LimitExceeded(Limit::Instances(2))) => {}
         Err(e) => panic!("expected the instance limit, got {e:?}"),
         Ok(_) => panic!("expected the instance limit, got a third instance"),
     }
     drop(b);
-    let mut c = m.instantiate().expect("a slot is free again");
+    let mut c = Plugin::new(m);
+    c.instantiate().expect("a slot is free again");
     assert_eq!(
         a.greet(StringAbi::C, "pool").expect("greet"),
         "Hello World, pool!"
@@ -171,7 +174,7 @@ fn cli_policy_file_and_flag_override() {
 #[test]
 fn a_trap_carries_the_guests_panic_message() {
     let m = common::runtime()
-        .load(&data("panics.wat"), Policy::default())
+        .load(data("panics.wat"), Policy::default())
         .expect("load");
     let mut p = Plugin::new(m);
     match p.greet(StringAbi::Rust, "x") {
@@ -189,7 +192,7 @@ fn a_trap_carries_the_guests_panic_message() {
 #[test]
 fn greeter_names_reuse_the_input_area() {
     let m = common::runtime()
-        .load(&data("count_allocations.wat"), Policy::default())
+        .load(data("count_allocations.wat"), Policy::default())
         .expect("load count_allocations.wat");
     let mut p = Plugin::new(m);
     let mut greet = |name: &str| p.greet(StringAbi::Rust, name).expect("greet");
@@ -207,13 +210,11 @@ fn greeter_names_reuse_the_input_area() {
 #[test]
 fn arrow_input_areas_are_reused_across_calls() {
     let m = common::runtime()
-        .load(&data("count_allocations.wat"), Policy::default())
+        .load(data("count_allocations.wat"), Policy::default())
         .expect("load count_allocations.wat");
     let mut p = Plugin::new(m);
     let mut call = |data: &[u8]| -> (u32, [u8; 4]) {
-        let out = p
-            .with_guest(|g| g.process_arrow_raw(b"meta", data))
-            .expect("process");
+        let out = p.process_ipc(b"meta", data).expect("process");
         assert_eq!(out.len(), 8, "payload: count and first data bytes");
         let count = u32::from_le_bytes([out[0], out[1], out[2], out[3]]);
         (count, [out[4], out[5], out[6], out[7]])

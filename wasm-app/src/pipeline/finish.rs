@@ -69,7 +69,7 @@ fn flush_all(
     let flush = |plugin: &mut Plugin| -> anyhow::Result<Buffer> {
         let name = step_name(plugin, m, k);
         plugin
-            .with_guest(|g| g.process_arrow_raw(&m.flush, &[]))
+            .with_instance(|i| i.process_parts::<&[u8]>(&m.flush, &[]))
             .with_context(|| format!("{name} flush"))
     };
     if let [one] = workers {
@@ -108,8 +108,8 @@ fn merge(
             (Some(first), Some(s)) if *first != s => bail!(
                 "{name} flush: the instances' results have different schemas \
                  ({} and {}), so they cannot be merged",
-                crate::error::guest_text(format!("{first:?}").as_bytes()),
-                crate::error::guest_text(format!("{s:?}").as_bytes())
+                crate::text::guest_text(format!("{first:?}").as_bytes()),
+                crate::text::guest_text(format!("{s:?}").as_bytes())
             ),
             _ => {}
         }
@@ -118,7 +118,7 @@ fn merge(
     let schema = schema.ok_or_else(|| anyhow!("{name} flush: no stream to merge"))?;
     let data = transport::encode_parts(&schema, &batches)?;
     let out = plugin
-        .with_guest(|g| g.process_arrow_parts(&m.merge, &data))
+        .with_instance(|i| i.process_parts(&m.merge, &data))
         .with_context(|| format!("{name} merge"))?;
     // A guest that does not know the merge call may take it for a data call,
     // which for a command emitting only at flush returns nothing: that must

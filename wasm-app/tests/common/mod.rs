@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use wasm_app::{EngineOptions, LoadedModule, Policy, Runtime};
+use wasm_app::{EngineOptions, Module, Policy, Runtime};
 
 /// Folder of the built guests (`make guests`).
 pub fn modules_dir() -> PathBuf {
@@ -70,19 +70,19 @@ pub fn fuel_runtime() -> &'static Runtime {
 }
 
 /// `wasm_module1.wasm`, compiled once per test binary.
-pub fn greeter() -> LoadedModule {
-    static M: OnceLock<LoadedModule> = OnceLock::new();
+pub fn greeter() -> Module {
+    static M: OnceLock<Module> = OnceLock::new();
     M.get_or_init(|| {
         runtime()
-            .load(&modules_dir().join("wasm_module1.wasm"), Policy::default())
+            .load(modules_dir().join("wasm_module1.wasm"), Policy::default())
             .expect("load wasm_module1")
     })
     .clone()
 }
 
 /// `wasm_module_c.wasm` (the C greeter), compiled once per test binary.
-pub fn greeter_c() -> LoadedModule {
-    static M: OnceLock<LoadedModule> = OnceLock::new();
+pub fn greeter_c() -> Module {
+    static M: OnceLock<Module> = OnceLock::new();
     M.get_or_init(|| {
         let path = modules_dir().join("wasm_module_c.wasm");
         assert!(
@@ -98,8 +98,8 @@ pub fn greeter_c() -> LoadedModule {
 }
 
 /// A guest built by `make guests`, compiled once per test binary per name.
-fn built(file: &'static str) -> LoadedModule {
-    static M: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, LoadedModule>>> =
+fn built(file: &'static str) -> Module {
+    static M: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, Module>>> =
         OnceLock::new();
     let mut map = M.get_or_init(Default::default).lock().expect("module map");
     map.entry(file)
@@ -118,13 +118,13 @@ fn built(file: &'static str) -> LoadedModule {
 }
 
 /// `wasm_component_greeter.wasm`: the greeter as a component (WIT `greeter`).
-pub fn greeter_component() -> LoadedModule {
+pub fn greeter_component() -> Module {
     built("wasm_component_greeter.wasm")
 }
 
 /// `wasm_component_arrow.wasm`: the Arrow processor as a component (WIT
 /// `arrow-processor`).
-pub fn arrow_component() -> LoadedModule {
+pub fn arrow_component() -> Module {
     built("wasm_component_arrow.wasm")
 }
 
@@ -135,7 +135,7 @@ pub fn hostile_component_path() -> PathBuf {
 }
 
 /// Every greeter guest, named: the Rust one, the C one and the component.
-pub fn greeter_modules() -> Vec<(&'static str, LoadedModule)> {
+pub fn greeter_modules() -> Vec<(&'static str, Module)> {
     vec![
         ("wasm_module1", greeter()),
         ("wasm_module_c", greeter_c()),
@@ -144,7 +144,7 @@ pub fn greeter_modules() -> Vec<(&'static str, LoadedModule)> {
 }
 
 /// Every Arrow processor, named: the core module and the component.
-pub fn arrow_modules() -> Vec<(&'static str, LoadedModule)> {
+pub fn arrow_modules() -> Vec<(&'static str, Module)> {
     vec![
         ("wasm_module2", arrow_module()),
         ("wasm_component_arrow", arrow_component()),
@@ -152,11 +152,11 @@ pub fn arrow_modules() -> Vec<(&'static str, LoadedModule)> {
 }
 
 /// `wasm_module2.wasm`, compiled once per test binary.
-pub fn arrow_module() -> LoadedModule {
-    static M: OnceLock<LoadedModule> = OnceLock::new();
+pub fn arrow_module() -> Module {
+    static M: OnceLock<Module> = OnceLock::new();
     M.get_or_init(|| {
         runtime()
-            .load(&modules_dir().join("wasm_module2.wasm"), Policy::default())
+            .load(modules_dir().join("wasm_module2.wasm"), Policy::default())
             .expect("load wasm_module2")
     })
     .clone()

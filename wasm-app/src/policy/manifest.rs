@@ -1,0 +1,135 @@
+//! The policy as written in TOML (sizes and durations as text).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::units::{normalise_sha256, parse_duration, parse_size};
+use super::{DirGrant, Limits, Policy};
+
+/// The manifest as written in TOML (sizes and durations as text).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Manifest {
+    #[serde(default, rename = "dir")]
+    dirs: Vec<DirGrant>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    inherit_stdio: bool,
+    sha256: Option<String>,
+    max_memory: Option<String>,
+    max_output: Option<String>,
+    timeout: Option<String>,
+    fuel: Option<u64>,
+    max_instances: Option<u32>,
+    max_table_elements: Option<u64>,
+    max_open_files: Option<u32>,
+    max_module_size: Option<String>,
+    compile_timeout: Option<String>,
+}
+
+/// Parses a TOML manifest; relative dirs are resolved against `base`.
+pub(super) fn parse(text: &str, base: &Path) -> anyhow::Result<Policy> {
+    let m: Manifest = toml::from_str(text)?;
+    let mut limits = Limits::default();
+    if let Some(s) = &m.max_memory {
+        limits.max_memory = parse_size(s).context("max-memory")?;
+    }
+    if let Some(s) = &m.max_output {
+        limits.max_output = Some(parse_size(s).context("max-output")?);
+    }
+    if let Some(s) = &m.timeout {
+        limits.timeout = parse_duration(s).context("timeout")?;
+    }
+    limits.fuel = m.fuel;
+    limits.max_instances = m.max_instances;
+    if let Some(n) = m.max_table_elements {
+        limits.max_table_elements = n;
+    }
+    if let Some(n) = m.max_open_files {
+        limits.max_open_files = n;
+    }
+    if let Some(s) = &m.max_module_size {
+        limits.max_module_size = parse_size(s).context("max-module-size")?;
+    }
+    if let Some(s) = &m.compile_timeout {
+        limits.compile_timeout = parse_duration(s).context("compile-timeout")?;
+    }
+    let dirs = m
+        .dirs
+        .into_iter()
+        .map(|mut d| {
+            if d.host.is_relative() {
+                d.host = base.join(&d.host);
+            }
+            d
+        })
+        .collect();
+    let sha256 = m.sha256.map(|s| normalise_sha256(&s)).transpose()?;
+    let policy = Policy {
+        dirs,
+        env: m.env,
+        inherit_stdio: m.inherit_stdio,
+        sha256,
+        limits,
+    };
+    policy.check()?;
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    #[test]
+    fn manifest_is_deny_by_default_and_resolves_dirs() {
+        let p = parse("", Path::new("/base")).unwrap();
+        assert_eq!(p, Policy::default());
+        let p = parse(
+            "max-memory = \"64MiB\"\ntimeout = \"2s\"\n[env]\nA = \"1\"\n[[dir]]\nhost = \"data\"\nguest = \"/d\"\n",
+            Path::new("/base"),
+        )
+        .unwrap();
+        assert_eq!(p.limits.max_memory, 64 << 20);
+        assert_eq!(p.limits.timeout, Duration::from_secs(2));
+        assert_eq!(p.dirs[0].host, PathBuf::from("/base/data"));
+        assert!(!p.dirs[0].writable);
+        assert_eq!(p.env["A"], "1");
+    }
+
+    #[test]
+    fn manifest_rejects_unknown_keys_and_bad_values() {
+        assert!(parse("network = true", Path::new(".")).is_err());
+        assert!(parse("timeout = \"0s\"", Path::new(".")).is_err());
+        assert!(parse("sha256 = \"abc\"", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn extreme_limits_are_errors_not_wrapped_numbers() {
+        let parse = |t: &str| parse(t, Path::new("."));
+        for bad in [
+            "max-output = \"0\"",
+            "max-output = \"99999999999TiB\"",
+            "max-memory = \"0\"",
+            "max-memory = \"5GiB\"",
+            "timeout = \"8days\"",
+            "max-instances = 0",
+            "max-instances = 4000000000",
+            "fuel = 0",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let p = parse("max-output = \"3MiB\"").unwrap();
+        assert_eq!(p.limits.max_output, Some(3 << 20));
+        assert_eq!(p.limits.output_limit(), 3 << 20);
+        // Unset, the bound follows the memory limit.
+        let p = parse("max-memory = \"64MiB\"").unwrap();
+        assert_eq!(p.limits.output_limit(), 64 << 20);
+    }
+}
