@@ -103,7 +103,7 @@ fn echo(c: &mut Criterion) {
     g.sample_size(10);
     for rows in [1_000usize, 100_000, 1_000_000] {
         let t = transport::study_rows(rows).expect("rows");
-        let a = p.process("echo", &[], &t).expect("echo").expect("output");
+        let a = p.process_table("echo", &[], &t).expect("echo").expect("output");
         let b = extism_echo(&mut x, &t).expect("output");
         assert!(transport::same_data(&a, &t) && transport::same_data(&b, &t));
         let ipc_len = transport::encode_stream(&t.schema, &t.batches)
@@ -111,7 +111,7 @@ fn echo(c: &mut Criterion) {
             .len();
         g.throughput(Throughput::Bytes(ipc_len as u64));
         g.bench_with_input(BenchmarkId::new("wasm_app_echo", rows), &t, |b, t| {
-            b.iter(|| p.process("echo", &[], t).expect("echo"))
+            b.iter(|| p.process_table("echo", &[], t).expect("echo"))
         });
         g.bench_with_input(BenchmarkId::new("extism_echo", rows), &t, |b, t| {
             b.iter(|| extism_echo(&mut x, t))
