@@ -15,10 +15,9 @@ use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::compile;
 use crate::error::{Error, Result};
 use crate::host::{wasi_builder, Limiter};
-use crate::policy::{Limits, Policy};
+use crate::policy::Policy;
 
 /// Bindings of `wit/greeter.wit`.
 pub(crate) mod greeter {
@@ -85,30 +84,19 @@ impl WasiView for ComponentState {
     }
 }
 
-/// Compiles a component and resolves its imports against WASI 0.2.
+/// Resolves a compiled component's imports against WASI 0.2 (compiled,
+/// or loaded from the cache, by `Runtime::load_bytes`).
 pub(crate) fn prepare(
     engine: &Engine,
-    name: &str,
-    bytes: &[u8],
-    limits: &Limits,
+    component: &Component,
 ) -> Result<InstancePre<ComponentState>> {
-    let (owned_engine, owned) = (engine.clone(), bytes.to_vec());
-    let component = compile::bounded(limits.compile_timeout, move || {
-        Component::new(&owned_engine, &owned).map_err(anyhow::Error::from)
-    })
-    .map_err(|e| {
-        compile::into_error(e, |e| Error::Load {
-            path: name.to_string(),
-            reason: format!("{e:#}"),
-        })
-    })?;
     let mut linker: Linker<ComponentState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the component linker")?;
     crate::files::bound_component(&mut linker)?;
     linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))
 }
 
