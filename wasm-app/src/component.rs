@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::error::{Error, Result};
 use crate::host::{wasi_builder, Limiter};
 use crate::policy::Policy;
+use crate::stderr_tail::StderrTail;
 
 /// Bindings of `wit/greeter.wit`.
 pub(crate) mod greeter {
@@ -62,15 +63,19 @@ pub(crate) struct ComponentState {
     pub(crate) limiter: Limiter,
     /// `max-open-files`, enforced by [`crate::files`].
     pub(crate) max_open_files: usize,
+    /// The end of what the guest wrote to stderr ([`crate::stderr_tail`]).
+    pub(crate) stderr: StderrTail,
 }
 
 impl ComponentState {
     pub(crate) fn new(policy: &Policy) -> anyhow::Result<Self> {
+        let stderr = StderrTail::default();
         Ok(ComponentState {
-            ctx: wasi_builder(policy)?.build(),
+            ctx: wasi_builder(policy, &stderr)?.build(),
             table: ResourceTable::new(),
             limiter: Limiter::new(policy),
             max_open_files: policy.limits.max_open_files as usize,
+            stderr,
         })
     }
 }

@@ -42,6 +42,7 @@ pub mod policy;
 pub mod pool;
 pub mod safe_fs;
 pub mod sink;
+mod stderr_tail;
 pub mod text_table;
 pub mod transport;
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Limit, Result};
 use crate::host::LimitHit;
 use crate::memory;
 use crate::policy::Limits;
+use crate::stderr_tail::StderrTail;
 
 impl Guest {
     /// Runs one top-level operation under one deadline (the policy's
@@ -30,6 +31,7 @@ impl Guest {
         }
         let deadline = Deadline::after(self.limits.timeout);
         self.owned.clear();
+        self.stderr_tail().clear();
         let armed = match &mut self.kind {
             Kind::Core(c) => arm(&mut c.store, &self.limits, &deadline),
             Kind::Component(c) => arm(&mut c.store, &self.limits, &deadline),
@@ -88,7 +90,19 @@ impl Guest {
         };
         match f(c).await? {
             Ok(r) => Ok(r),
-            Err(e) => Err(classify(e, &self.limits, func)),
+            Err(e) => Err(c
+                .store
+                .data()
+                .stderr
+                .explain(classify(e, &self.limits, func))),
+        }
+    }
+
+    /// What the guest last wrote to stderr ([`crate::stderr_tail`]).
+    fn stderr_tail(&self) -> &StderrTail {
+        match &self.kind {
+            Kind::Core(c) => &c.store.data().stderr,
+            Kind::Component(c) => &c.store.data().stderr,
         }
     }
 
@@ -115,10 +129,12 @@ impl Guest {
             if name != wasm_abi::LAST_ERROR {
                 if let Some(why) = self.panic_message().await {
                     *message = format!("{why}; {message}");
+                    return Err(err);
                 }
             }
         }
-        Err(err)
+        // Nothing in `wasm_last_error`: what the guest printed, if anything.
+        Err(self.stderr_tail().explain(err))
     }
 
     pub(crate) async fn call_allocate(&mut self, size: i32) -> Result<i32> {
