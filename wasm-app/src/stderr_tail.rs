@@ -20,7 +20,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::error::Error;
+use crate::error::{needs_escape, Error, MAX_GUEST_TEXT};
 
 /// Bytes of stderr kept: the last ones written.
 pub const TAIL_BYTES: usize = 4096;
@@ -75,8 +75,9 @@ impl StderrTail {
     }
 
     /// What the guest wrote, made fit for an error message: lines joined
-    /// by spaces, capped and escaped ([`crate::error::guest_text`]), with a
-    /// note of how much came before; `None` if nothing was written.
+    /// by spaces, escaped ([`crate::error::guest_text`]), as much of the
+    /// end as fits in [`MAX_GUEST_TEXT`] once escaped, after a note of how
+    /// many bytes came before; `None` if nothing was written.
     pub(crate) fn text(&self) -> Option<String> {
         let mut t = self.lock();
         let dropped = t.dropped;
@@ -91,12 +92,16 @@ impl StderrTail {
             .map(<[u8]>::trim_ascii)
             .filter(|l| !l.is_empty())
             .collect();
-        let text = crate::error::guest_text(&lines.join(&b' '));
+        let joined = lines.join(&b' ');
+        let joined = String::from_utf8_lossy(&joined);
+        let end = fitting_end(&joined);
+        let text = crate::error::guest_text(end.as_bytes());
         if text.is_empty() {
             return None;
         }
-        Some(if dropped > 0 {
-            format!("… ({dropped} earlier bytes cut) {text}")
+        let cut = dropped.saturating_add((joined.len() - end.len()) as u64);
+        Some(if cut > 0 {
+            format!("… ({cut} earlier bytes cut) {text}")
         } else {
             text
         })
@@ -112,6 +117,26 @@ impl StderrTail {
         }
         err
     }
+}
+
+/// The longest end of `text` that [`crate::error::guest_text`] shows whole:
+/// at most [`MAX_GUEST_TEXT`] bytes once escaped (a tail is read from its
+/// end, where a panic message is).
+fn fitting_end(text: &str) -> &str {
+    let mut width = 0;
+    let mut start = text.len();
+    for (i, c) in text.char_indices().rev() {
+        width += if needs_escape(c) {
+            c.escape_default().count()
+        } else {
+            c.len_utf8()
+        };
+        if width > MAX_GUEST_TEXT {
+            break;
+        }
+        start = i;
+    }
+    &text[start..]
 }
 
 impl IsTerminal for StderrTail {
@@ -207,6 +232,22 @@ mod tests {
         assert!(text.len() < TAIL_BYTES + 100, "{}", text.len());
         tail.clear();
         assert_eq!(tail.text(), None);
+    }
+
+    #[test]
+    fn the_end_survives_escaping() {
+        let tail = StderrTail::default();
+        let mut text = vec![b'A'; TAIL_BYTES - 20];
+        // 4091 bytes, 4111 once escaped: 15 must go.
+        text.extend_from_slice(b"\x1b\x1b\x1b\x1b last words");
+        tail.lock().push(&text);
+        let shown = tail.text().expect("text");
+        assert!(shown.ends_with("\\u{1b} last words"), "{shown:.40}");
+        assert!(
+            shown.starts_with("… (15 earlier bytes cut) AAA"),
+            "{shown:.40}"
+        );
+        assert!(shown.len() <= MAX_GUEST_TEXT + 40, "{}", shown.len());
     }
 
     #[test]
