@@ -1,17 +1,20 @@
-//! On-disk cache of compiled modules.
+//! On-disk cache of compiled modules and components.
 //!
 //! Deserializing a compiled module is hundreds of times cheaper than
-//! compiling it, but `Module::deserialize` trusts its input completely: an
-//! entry *is* native code. So a cache entry is never handed to it unless
-//! this user's host wrote it:
+//! compiling it, but `Module::deserialize` (and `Component::deserialize`)
+//! trusts its input completely: an entry *is* native code. So a cache entry
+//! is never handed to it unless this user's host wrote it:
 //!
-//! - the file name is the SHA-256 of the module bytes *and* of the engine's
+//! - the file name is the SHA-256 of the kind (core module or component,
+//!   `cache/artifact.rs`), of the module bytes *and* of the engine's
 //!   compatibility hash (wasmtime version, compiler settings, target), so a
-//!   changed module or engine configuration never finds a stale entry;
-//! - the entry starts with a magic, then an HMAC-SHA256 of that name and the
-//!   payload under a per-user secret (`cache/key.rs`), checked before
-//!   deserializing: a corrupt entry, one forged without the key, or one
-//!   copied from another module's name is ignored and rebuilt;
+//!   changed module or engine configuration never finds a stale entry, and
+//!   one kind never finds the other's;
+//! - the entry starts with a magic, then an HMAC-SHA256 of the kind, that
+//!   name and the payload under a per-user secret (`cache/key.rs`), checked
+//!   before deserializing: a corrupt entry, one forged without the key, or
+//!   one copied from another module's (or kind's) name is ignored and
+//!   rebuilt;
 //! - the directory must be this user's, not writable by group or others and
 //!   not a link (else the host warns and runs without a cache); entries and
 //!   temporary files are opened with `O_NOFOLLOW`, temporaries created
@@ -22,6 +25,7 @@
 //! Not protected against: this user (or root) writing the key and entries by
 //! hand, outside the host.
 
+mod artifact;
 mod key;
 
 use std::hash::{Hash, Hasher};
@@ -33,17 +37,19 @@ use std::sync::Arc;
 use anyhow::Context;
 use rustix::fs::AtFlags;
 use sha2::{Digest, Sha256};
-use wasmtime::{Engine, Module};
+use wasmtime::Engine;
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::safe_fs;
+pub use artifact::{Artifact, ArtifactKind};
 use key::{tags_equal, Key};
 
-const MAGIC: &[u8; 8] = b"WAPPCM02";
+const MAGIC: &[u8; 8] = b"WAPPCM03";
 const HEADER: usize = MAGIC.len() + 32;
-/// What the tag covers besides the name and payload: the entry format.
-const DOMAIN: &[u8] = b"wasm-app compiled module cache entry v2\0";
+/// What the tag covers besides the kind, name and payload: the entry
+/// format.
+const DOMAIN: &[u8] = b"wasm-app compiled module cache entry v3\0";
 /// Larger entries are not read (no compiled module comes near).
 const MAX_ENTRY: u64 = 1 << 30;
 
@@ -130,9 +136,10 @@ impl ModuleCache {
         &self.dir
     }
 
-    /// The entry's identity: `module_sha256` compiled by `engine`.
-    fn entry_id(engine: &Engine, module_sha256: &[u8; 32]) -> [u8; 32] {
+    /// The entry's identity: `module_sha256` compiled by `engine` as `kind`.
+    fn entry_id(engine: &Engine, kind: ArtifactKind, module_sha256: &[u8; 32]) -> [u8; 32] {
         let mut h = ShaHasher(Sha256::new());
+        h.write(kind.tag());
         h.write(module_sha256);
         engine.precompile_compatibility_hash().hash(&mut h);
         h.0.finalize().into()
@@ -142,30 +149,39 @@ impl ModuleCache {
         format!("{}.cwasm", hex::encode(id))
     }
 
-    /// The entry path for `module_sha256` compiled by `engine`.
-    pub fn entry_path(&self, engine: &Engine, module_sha256: &[u8; 32]) -> PathBuf {
-        self.dir
-            .join(Self::entry_name(&Self::entry_id(engine, module_sha256)))
+    /// The entry path for `module_sha256` compiled by `engine` as `kind`.
+    pub fn entry_path(
+        &self,
+        engine: &Engine,
+        kind: ArtifactKind,
+        module_sha256: &[u8; 32],
+    ) -> PathBuf {
+        self.dir.join(Self::entry_name(&Self::entry_id(
+            engine,
+            kind,
+            module_sha256,
+        )))
     }
 
-    /// Loads the module from the cache, or compiles it and stores it.
-    pub fn load_or_compile(
+    /// Loads the module or component from the cache, or compiles it and
+    /// stores it.
+    pub fn load_or_compile<T: Artifact>(
         &self,
         engine: &Engine,
         module_sha256: &[u8; 32],
-        compile: impl FnOnce() -> anyhow::Result<Module>,
-    ) -> anyhow::Result<(Module, CacheOutcome)> {
-        let id = Self::entry_id(engine, module_sha256);
+        compile: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<(T, CacheOutcome)> {
+        let id = Self::entry_id(engine, T::KIND, module_sha256);
         let name = Self::entry_name(&id);
         let mut outcome = CacheOutcome::Compiled;
         match self.read_entry(&name) {
-            Ok(bytes) => match verified_payload(&self.key, &id, &bytes) {
+            Ok(bytes) => match verified_payload(&self.key, T::KIND, &id, &bytes) {
                 Some(payload) => {
                     // SAFETY: the payload's HMAC under this user's private
                     // key matches, so this cache wrote it from
-                    // `Module::serialize`, for this module and this engine
-                    // configuration (the tagged name).
-                    if let Ok(m) = unsafe { Module::deserialize(engine, payload) } {
+                    // `T::serialize` of this kind, for this module and this
+                    // engine configuration (the tagged kind and name).
+                    if let Ok(m) = unsafe { T::deserialize(engine, payload) } {
                         return Ok((m, CacheOutcome::Hit));
                     }
                     outcome = CacheOutcome::Rebuilt;
@@ -193,9 +209,9 @@ impl ModuleCache {
         Ok(bytes)
     }
 
-    fn store(&self, id: &[u8; 32], name: &str, module: &Module) -> anyhow::Result<()> {
-        let payload = module.serialize().map_err(anyhow::Error::from)?;
-        let tag = self.key.mac(&[DOMAIN, id, &payload]);
+    fn store<T: Artifact>(&self, id: &[u8; 32], name: &str, compiled: &T) -> anyhow::Result<()> {
+        let payload = compiled.serialize()?;
+        let tag = self.key.mac(&[DOMAIN, T::KIND.tag(), id, &payload]);
         // A fresh random name (O_EXCL, no link followed), then rename: readers
         // never see half a file, and nothing planted is written through.
         let tmp = safe_fs::random_name(".tmp-")?;
@@ -219,13 +235,18 @@ impl ModuleCache {
 }
 
 /// The payload of a cache entry if its header is intact and its tag is the
-/// one this user's key gives entry `id` with this payload.
-fn verified_payload<'a>(key: &Key, id: &[u8; 32], bytes: &'a [u8]) -> Option<&'a [u8]> {
+/// one this user's key gives entry `id` of `kind` with this payload.
+fn verified_payload<'a>(
+    key: &Key,
+    kind: ArtifactKind,
+    id: &[u8; 32],
+    bytes: &'a [u8],
+) -> Option<&'a [u8]> {
     if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
         return None;
     }
     let (tag, payload) = bytes[MAGIC.len()..].split_at(32);
-    tags_equal(tag, &key.mac(&[DOMAIN, id, payload])).then_some(payload)
+    tags_equal(tag, &key.mac(&[DOMAIN, kind.tag(), id, payload])).then_some(payload)
 }
 
 /// (device, inode) of a folder and of each of its ancestors.
@@ -302,9 +323,11 @@ fn nearest_ancestry(path: &Path) -> Option<(bool, Ancestry)> {
 mod tests {
     use super::*;
 
+    const CORE: ArtifactKind = ArtifactKind::Module;
+
     fn entry(key: &Key, id: &[u8; 32], payload: &[u8]) -> Vec<u8> {
         let mut e = MAGIC.to_vec();
-        e.extend_from_slice(&key.mac(&[DOMAIN, id, payload]));
+        e.extend_from_slice(&key.mac(&[DOMAIN, CORE.tag(), id, payload]));
         e.extend_from_slice(payload);
         e
     }
@@ -316,31 +339,36 @@ mod tests {
         let (id, other_id) = ([1u8; 32], [2u8; 32]);
         let good = entry(&cache.key, &id, b"payload");
         assert_eq!(
-            verified_payload(&cache.key, &id, &good),
+            verified_payload(&cache.key, CORE, &id, &good),
             Some(&b"payload"[..])
         );
         let mut flipped = good.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert_eq!(verified_payload(&cache.key, &id, &flipped), None);
-        assert_eq!(verified_payload(&cache.key, &id, &good[..20]), None);
-        assert_eq!(verified_payload(&cache.key, &id, b""), None);
+        assert_eq!(verified_payload(&cache.key, CORE, &id, &flipped), None);
+        assert_eq!(verified_payload(&cache.key, CORE, &id, &good[..20]), None);
+        assert_eq!(verified_payload(&cache.key, CORE, &id, b""), None);
+        // Tagged for a core module: never a component, even under its name.
+        assert_eq!(
+            verified_payload(&cache.key, ArtifactKind::Component, &id, &good),
+            None
+        );
         // Tagged for another entry name: not this entry.
-        assert_eq!(verified_payload(&cache.key, &other_id, &good), None);
+        assert_eq!(verified_payload(&cache.key, CORE, &other_id, &good), None);
         // The old format's plain SHA-256 is no tag.
         let mut sha_only = MAGIC.to_vec();
         sha_only.extend_from_slice(&Sha256::digest(b"payload"));
         sha_only.extend_from_slice(b"payload");
-        assert_eq!(verified_payload(&cache.key, &id, &sha_only), None);
+        assert_eq!(verified_payload(&cache.key, CORE, &id, &sha_only), None);
         // Another user's (another directory's) key: not ours.
         let dir2 = tempfile::tempdir().expect("tempdir");
         let other = ModuleCache::new(dir2.path()).expect("cache");
         let forged = entry(&other.key, &id, b"payload");
-        assert_eq!(verified_payload(&cache.key, &id, &forged), None);
+        assert_eq!(verified_payload(&cache.key, CORE, &id, &forged), None);
         // The same directory opened again reads back the same key.
         let again = ModuleCache::new(dir.path()).expect("cache");
         assert_eq!(
-            verified_payload(&again.key, &id, &good),
+            verified_payload(&again.key, CORE, &id, &good),
             Some(&b"payload"[..])
         );
     }

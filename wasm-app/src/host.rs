@@ -8,6 +8,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::error::{Limit, LimitHit};
 use crate::policy::Policy;
+use crate::stderr_tail::StderrTail;
 
 /// What every [`wasmtime::Store`] of this crate carries.
 pub struct HostState {
@@ -15,23 +16,27 @@ pub struct HostState {
     pub(crate) limiter: Limiter,
     /// `max-open-files`, enforced by [`crate::files`].
     pub(crate) max_open_files: usize,
+    /// The end of what the guest wrote to stderr ([`crate::stderr_tail`]).
+    pub(crate) stderr: StderrTail,
 }
 
 impl HostState {
     /// Builds the state for one instance: only what `policy` grants.
     pub fn new(policy: &Policy) -> anyhow::Result<Self> {
+        let stderr = StderrTail::default();
         Ok(HostState {
-            wasi: wasi_builder(policy)?.build_p1(),
+            wasi: wasi_builder(policy, &stderr)?.build_p1(),
             limiter: Limiter::new(policy),
             max_open_files: policy.limits.max_open_files as usize,
+            stderr,
         })
     }
 }
 
 /// A WASI context builder with exactly the policy's grants: no args, no
-/// stdio (unless inherited), only the listed env vars and directories, and
-/// no sockets or name lookups.
-pub(crate) fn wasi_builder(policy: &Policy) -> anyhow::Result<WasiCtxBuilder> {
+/// stdio (unless inherited) but a stderr kept in `stderr`'s bounded tail,
+/// only the listed env vars and directories, and no sockets or name lookups.
+pub(crate) fn wasi_builder(policy: &Policy, stderr: &StderrTail) -> anyhow::Result<WasiCtxBuilder> {
     let mut b = WasiCtxBuilder::new();
     b.allow_tcp(false)
         .allow_udp(false)
@@ -42,6 +47,8 @@ pub(crate) fn wasi_builder(policy: &Policy) -> anyhow::Result<WasiCtxBuilder> {
         .allow_blocking_current_thread(false);
     if policy.inherit_stdio {
         b.inherit_stdio();
+    } else {
+        b.stderr(stderr.clone());
     }
     for (k, v) in &policy.env {
         b.env(k, v);

@@ -67,6 +67,7 @@ mod pool;
 mod runtime;
 mod safe_fs;
 mod sink;
+mod stderr_tail;
 pub mod text;
 mod text_table;
 pub mod transport;

@@ -9,11 +9,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::cache::{CacheOutcome, ModuleCache};
+use crate::cache::{Artifact, CacheOutcome, ModuleCache};
 use crate::compile;
 use crate::epoch::Ticker;
 use crate::error::{Error, Result};
@@ -166,31 +168,41 @@ impl Runtime {
                 )));
             }
         }
+        let timeout = policy.limits.compile_timeout;
+        let compile_err = |e| compile::into_error(e, |e| load_err(format!("{e:#}")));
         if component::is_component(bytes) {
-            // Components are compiled each time: the cache holds core modules.
-            let pre = component::prepare(&self.engine, name, bytes, &policy.limits)?;
-            return Ok(self.loaded(
-                name,
-                hex_sha,
-                CacheOutcome::Compiled,
-                Pre::Component(pre),
-                policy,
-            ));
+            let (c, cache) = self
+                .compile_cached(&sha256, bytes, timeout, |e, b| Component::new(e, b))
+                .map_err(compile_err)?;
+            let pre = component::prepare(&self.engine, &c)?;
+            return Ok(self.loaded(name, hex_sha, cache, Pre::Component(pre), policy));
         }
-        let compile = || {
-            let (engine, owned) = (self.engine.clone(), bytes.to_vec());
-            compile::bounded(policy.limits.compile_timeout, move || {
-                wasmtime::Module::new(&engine, &owned).map_err(anyhow::Error::from)
-            })
-        };
-        let (module, cache) = match &self.cache {
-            Some(c) => c.load_or_compile(&self.engine, &sha256, compile),
-            None => compile().map(|m| (m, CacheOutcome::Compiled)),
-        }
-        .map_err(|e| compile::into_error(e, |e| load_err(format!("{e:#}"))))?;
-
+        let (module, cache) = self
+            .compile_cached(&sha256, bytes, timeout, |e, b| wasmtime::Module::new(e, b))
+            .map_err(compile_err)?;
         let pre = module::prepare_core(&self.engine, &module)?;
         Ok(self.loaded(name, hex_sha, cache, Pre::Core(pre), policy))
+    }
+
+    /// `new(engine, bytes)` under the compile timeout, through the cache if
+    /// there is one: a core module or a component, each under its kind.
+    fn compile_cached<T: Artifact + Send + 'static>(
+        &self,
+        sha256: &[u8; 32],
+        bytes: &[u8],
+        timeout: Duration,
+        new: fn(&Engine, &[u8]) -> wasmtime::Result<T>,
+    ) -> anyhow::Result<(T, CacheOutcome)> {
+        let compile = || {
+            let (engine, owned) = (self.engine.clone(), bytes.to_vec());
+            compile::bounded(timeout, move || {
+                new(&engine, &owned).map_err(anyhow::Error::from)
+            })
+        };
+        match &self.cache {
+            Some(c) => c.load_or_compile(&self.engine, sha256, compile),
+            None => compile().map(|m| (m, CacheOutcome::Compiled)),
+        }
     }
 
     fn loaded(

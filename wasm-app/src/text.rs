@@ -45,7 +45,7 @@ pub(crate) fn guest_text_read(read: &[u8], unread: u64) -> String {
 /// Characters a guest could use to drive a terminal or make a line read
 /// differently from what it holds: controls, and bidirectional overrides
 /// and line separators.
-fn needs_escape(c: char) -> bool {
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -9,7 +9,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use wasm_app::cache::{CacheOutcome, ModuleCache};
+use wasm_app::cache::{ArtifactKind, CacheOutcome, ModuleCache};
 use wasm_app::{DirGrant, EngineOptions, Error, Plugin, Policy, Runtime, StringAbi};
 
 fn greeter_path() -> PathBuf {
@@ -81,7 +81,11 @@ fn an_entry_forged_without_the_key_is_rejected_and_recompiled() {
     let cache = ModuleCache::new(&dir).expect("cache");
     let entry = |p: &Path| {
         let bytes = std::fs::read(p).expect("module bytes");
-        cache.entry_path(rt.engine(), &Sha256::digest(&bytes).into())
+        cache.entry_path(
+            rt.engine(),
+            ArtifactKind::Module,
+            &Sha256::digest(&bytes).into(),
+        )
     };
     let (greeter_entry, other_entry) = (entry(&greeter_path()), entry(&other));
     let payload = std::fs::read(&other_entry).expect("entry")[40..].to_vec();
@@ -97,6 +101,69 @@ fn an_entry_forged_without_the_key_is_rejected_and_recompiled() {
     // A genuine entry moved to another module's name is rejected too.
     std::fs::copy(&other_entry, &greeter_entry).expect("copy");
     assert_eq!(load_greeter(&dir), CacheOutcome::Rebuilt);
+}
+
+fn component_path() -> PathBuf {
+    common::modules_dir().join("wasm_component_greeter.wasm")
+}
+
+/// Loads the greeter component through a fresh runtime caching in `dir`,
+/// checks it greets, and says where its code came from.
+fn load_component(dir: &Path) -> CacheOutcome {
+    let m = cached_runtime(dir)
+        .load(&component_path(), Policy::default())
+        .expect("load the greeter component");
+    assert!(m.is_component());
+    let outcome = m.cache_outcome();
+    let mut p = Plugin::new(m);
+    assert_eq!(
+        p.greet(StringAbi::Rust, "component").expect("greet"),
+        "Hello World, component!"
+    );
+    assert_eq!(p.answer().expect("answer"), 42);
+    outcome
+}
+
+/// Components are cached like core modules, under the same key and checks,
+/// and never under a core module's entry (nor a core module under theirs).
+#[test]
+fn components_are_cached_verified_and_kept_apart_from_core_modules() {
+    let top = tempfile::tempdir().expect("tempdir");
+    let dir = top.path().join("cache");
+    assert_eq!(load_component(&dir), CacheOutcome::Compiled);
+    assert_eq!(load_component(&dir), CacheOutcome::Hit);
+
+    let rt = cached_runtime(&dir);
+    let cache = ModuleCache::new(&dir).expect("cache");
+    let sha: [u8; 32] = Sha256::digest(std::fs::read(component_path()).expect("read")).into();
+    let entry = cache.entry_path(rt.engine(), ArtifactKind::Component, &sha);
+    assert!(entry.is_file(), "no entry at {}", entry.display());
+    // The same bytes as a core module would have an entry of their own.
+    assert_ne!(
+        entry,
+        cache.entry_path(rt.engine(), ArtifactKind::Module, &sha)
+    );
+
+    // Tampered native code: refused, recompiled (it greets), replaced.
+    let mut bytes = std::fs::read(&entry).expect("entry");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&entry, &bytes).expect("tamper");
+    assert_eq!(load_component(&dir), CacheOutcome::Rebuilt);
+    assert_eq!(load_component(&dir), CacheOutcome::Hit);
+
+    // A genuine core module entry, written by this host under this key,
+    // put in the component's place: refused, never deserialized.
+    assert_eq!(load_greeter(&dir), CacheOutcome::Compiled);
+    let core_sha: [u8; 32] = Sha256::digest(std::fs::read(greeter_path()).expect("read")).into();
+    let core_entry = cache.entry_path(rt.engine(), ArtifactKind::Module, &core_sha);
+    std::fs::copy(&core_entry, &entry).expect("copy");
+    assert_eq!(load_component(&dir), CacheOutcome::Rebuilt);
+    // And the component's entry in the core module's place.
+    std::fs::copy(&entry, &core_entry).expect("copy");
+    assert_eq!(load_greeter(&dir), CacheOutcome::Rebuilt);
+    assert_eq!(load_greeter(&dir), CacheOutcome::Hit);
+    assert_eq!(load_component(&dir), CacheOutcome::Hit);
 }
 
 #[test]

@@ -86,12 +86,23 @@ fn memory_bomb_hits_the_memory_limit() {
     assert_recovers(&mut p);
 }
 
+/// A panic traps, and its message (printed to the component's stderr,
+/// which the host keeps a bounded tail of) is carried into the error.
 #[test]
-fn panic_is_a_trap() {
+fn panic_is_a_trap_with_its_message() {
     let mut p = Plugin::new(load(Policy::default()));
     match p.greet(StringAbi::Rust, "trap") {
         Err(Error::Trap { message, .. }) => {
-            assert!(message.contains("unreachable"), "trap message: {message}")
+            assert!(message.contains("unreachable"), "trap message: {message}");
+            let why = message
+                .find("hostile component traps on purpose")
+                .unwrap_or_else(|| panic!("no panic message in: {message}"));
+            assert!(
+                why < message.find("unreachable").unwrap_or(0),
+                "the panic message comes first: {message}"
+            );
+            assert!(message.contains("panicked at"), "trap message: {message}");
+            assert!(!message.contains('\n'), "one line: {message}");
         }
         other => panic!("expected a trap, got {other:?}"),
     }

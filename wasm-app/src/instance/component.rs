@@ -23,13 +23,13 @@ use ::arrow::buffer::Buffer;
 use wasm_abi::component as wit;
 
 use crate::abi::greeter::{StringAbi, MAX_GREETING};
-use crate::compile;
 use crate::deadline::{self, Deadline};
 use crate::error::{classify, Error, Limit, Result, INSTANTIATION};
 use crate::host::{wasi_builder, Limiter};
 use crate::instance::{AbiSupport, Backend};
 use crate::policy::{Limits, Policy};
 use crate::pool::BufferPool;
+use crate::stderr_tail::StderrTail;
 
 /// Bindings of `wit/greeter.wit`.
 pub(crate) mod greeter {
@@ -74,15 +74,19 @@ pub(crate) struct ComponentState {
     pub(crate) limiter: Limiter,
     /// `max-open-files`, enforced by [`crate::files`].
     pub(crate) max_open_files: usize,
+    /// The end of what the guest wrote to stderr ([`crate::stderr_tail`]).
+    pub(crate) stderr: StderrTail,
 }
 
 impl ComponentState {
     pub(crate) fn new(policy: &Policy) -> anyhow::Result<Self> {
+        let stderr = StderrTail::default();
         Ok(ComponentState {
-            ctx: wasi_builder(policy)?.build(),
+            ctx: wasi_builder(policy, &stderr)?.build(),
             table: ResourceTable::new(),
             limiter: Limiter::new(policy),
             max_open_files: policy.limits.max_open_files as usize,
+            stderr,
         })
     }
 }
@@ -96,30 +100,19 @@ impl WasiView for ComponentState {
     }
 }
 
-/// Compiles a component and resolves its imports against WASI 0.2.
+/// Resolves a compiled component's imports against WASI 0.2 (compiled,
+/// or loaded from the cache, by `Runtime::load_bytes`).
 pub(crate) fn prepare(
     engine: &Engine,
-    name: &str,
-    bytes: &[u8],
-    limits: &Limits,
+    component: &Component,
 ) -> Result<InstancePre<ComponentState>> {
-    let (owned_engine, owned) = (engine.clone(), bytes.to_vec());
-    let component = compile::bounded(limits.compile_timeout, move || {
-        Component::new(&owned_engine, &owned).map_err(anyhow::Error::from)
-    })
-    .map_err(|e| {
-        compile::into_error(e, |e| Error::Load {
-            path: name.to_string(),
-            reason: format!("{e:#}"),
-        })
-    })?;
     let mut linker: Linker<ComponentState> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the component linker")?;
     crate::files::bound_component(&mut linker)?;
     linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))
 }
 
@@ -141,10 +134,13 @@ impl ComponentInstance {
         pre: &InstancePre<ComponentState>,
         limits: Limits,
     ) -> Result<Self> {
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(e, &limits, INSTANTIATION))?;
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => {
+                let err = classify(e, &limits, INSTANTIATION);
+                return Err(store.data().stderr.explain(err));
+            }
+        };
         let why = |e: wasmtime::Error| format!("{:#}", anyhow::Error::from(e));
         let greeter = greeter::Greeter::new(&mut store, &instance).map_err(why);
         let arrow = arrow::ArrowProcessor::new(&mut store, &instance).map_err(why);
@@ -159,8 +155,13 @@ impl ComponentInstance {
 
     /// Maps what a call returned: wasmtime's error classified, `func`
     /// naming the WIT function.
+    /// A trap leads with what the guest last wrote to stderr (a panic
+    /// message, usually).
     fn done<R>(&self, func: &str, r: wasmtime::Result<R>) -> Result<R> {
-        r.map_err(|e| classify(e, &self.limits, func))
+        r.map_err(|e| {
+            let err = classify(e, &self.limits, func);
+            self.store.data().stderr.explain(err)
+        })
     }
 
     /// Calls a top-level export of one of the generic call's types
@@ -307,6 +308,10 @@ impl Backend for ComponentInstance {
     async fn call_bytes(&mut self, export: &str, input: &[u8]) -> Result<Vec<u8>> {
         let out = self.call_named(export, input).await?;
         bounded(out, &self.limits)
+    }
+
+    fn stderr(&self) -> &StderrTail {
+        &self.store.data().stderr
     }
 
     /// A component's memories are internal to it (not exported): the size

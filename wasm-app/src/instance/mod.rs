@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::host::HostState;
 use crate::policy::Limits;
 use crate::pool::BufferPool;
+use crate::stderr_tail::StderrTail;
 use component::{ComponentInstance, ComponentState};
 
 /// What a backend does for the ABIs; one implementation per kind of
@@ -51,6 +52,8 @@ pub(crate) trait Backend {
     ) -> Result<Buffer>;
     /// The generic call: bytes in, bytes out, at most the output limit.
     async fn call_bytes(&mut self, export: &str, input: &[u8]) -> Result<Vec<u8>>;
+    /// The end of what the guest wrote to stderr.
+    fn stderr(&self) -> &StderrTail;
     /// Size of the guest's (largest) linear memory, in bytes.
     fn memory_size(&self) -> usize;
     /// What the instance implements of the ABIs.
@@ -205,6 +208,8 @@ impl Instance {
             )));
         }
         let deadline = Deadline::after(self.limits.timeout);
+        // A trap is explained by what the guest wrote in this operation only.
+        backend!(&self.kind, b => b.stderr().clear());
         let armed = backend!(&mut self.kind, b => b.arm(&deadline));
         let result = armed.and_then(|()| {
             deadline.block_on(async {

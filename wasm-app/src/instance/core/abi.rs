@@ -12,6 +12,7 @@ use crate::error::{Error, Limit, Result};
 use crate::instance::{AbiSupport, Backend};
 use crate::memory;
 use crate::pool::BufferPool;
+use crate::stderr_tail::StderrTail;
 
 impl Backend for CoreInstance {
     fn arm(&mut self, deadline: &Deadline) -> Result<()> {
@@ -111,6 +112,10 @@ impl Backend for CoreInstance {
             return Err(Error::LimitExceeded(Limit::Output(max)));
         }
         Ok(memory::slice(self.memory_bytes(), ptr, len, "result")?.to_vec())
+    }
+
+    fn stderr(&self) -> &StderrTail {
+        &self.store.data().stderr
     }
 
     fn memory_size(&self) -> usize {

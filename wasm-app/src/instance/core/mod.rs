@@ -50,10 +50,13 @@ impl CoreInstance {
         pre: &InstancePre<HostState>,
         limits: Limits,
     ) -> Result<Self> {
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(e, &limits, INSTANTIATION))?;
+        let explained = |store: &Store<HostState>, e, during| {
+            store.data().stderr.explain(classify(e, &limits, during))
+        };
+        let instance = match pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return Err(explained(&store, e, INSTANTIATION)),
+        };
         let exports = Exports::resolve(&instance, &mut store);
         // WASI reactors (C and Rust cdylibs) set up libc, preopens and env
         // here; it must run before any other export.
@@ -65,9 +68,9 @@ impl CoreInstance {
                     expected: sig::INIT.into(),
                     found: format!("{}", init.ty(&store)),
                 })?;
-            init.call_async(&mut store, ())
-                .await
-                .map_err(|e| classify(e, &limits, wasm_abi::INITIALIZE))?;
+            if let Err(e) = init.call_async(&mut store, ()).await {
+                return Err(explained(&store, e, wasm_abi::INITIALIZE));
+            }
         }
         Ok(CoreInstance {
             store,
@@ -217,10 +220,12 @@ impl CoreInstance {
             if name != wasm_abi::LAST_ERROR {
                 if let Some(why) = self.panic_message().await {
                     *message = format!("{why}; {message}");
+                    return Err(err);
                 }
             }
         }
-        Err(err)
+        // Nothing in `wasm_last_error`: what the guest printed, if anything.
+        Err(self.store.data().stderr.explain(err))
     }
 
     async fn call_allocate(&mut self, size: i32) -> Result<i32> {
