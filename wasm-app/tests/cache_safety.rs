@@ -111,7 +111,7 @@ fn component_path() -> PathBuf {
 /// checks it greets, and says where its code came from.
 fn load_component(dir: &Path) -> CacheOutcome {
     let m = cached_runtime(dir)
-        .load(&component_path(), Policy::default())
+        .load(component_path(), Policy::default())
         .expect("load the greeter component");
     assert!(m.is_component());
     let outcome = m.cache_outcome();
