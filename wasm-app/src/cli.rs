@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use wasm_abi::built;
 
 use wasm_app::error::escape_controls;
 use wasm_app::formats::{self, Format};
@@ -507,29 +508,20 @@ fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Default folder of the built guests.
 /// Worker threads when not given: one per available core.
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn modules_dir(given: Option<PathBuf>) -> PathBuf {
-    if let Some(d) = given {
-        return d;
-    }
-    if let Some(d) = std::env::var_os("WASM_APP_MODULES") {
-        return PathBuf::from(d);
-    }
-    let local = PathBuf::from("target/wasm-modules");
-    if local.is_dir() {
-        return local;
-    }
-    // Next to the binary: target/<profile>/wasm-app -> target/wasm-modules.
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("wasm-modules")))
-        .filter(|d| d.is_dir())
-        .unwrap_or(local)
+/// Folder of the built study guests when `--modules` is not given
+/// (`wasm_abi::built`: `$WASM_APP_MODULES`, else the `target/wasm-modules`
+/// of the workspace holding this executable, else of the working directory,
+/// for an installed binary run in a checkout).
+fn default_modules_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().unwrap_or_default();
+    built::modules_dir(&exe, &built::STUDY)
+        .or_else(|e| built::modules_dir(Path::new("."), &built::STUDY).map_err(|_| e))
+        .map_err(|e| anyhow::anyhow!("{e}, or pass --modules DIR"))
 }
 
 fn bench(
@@ -588,9 +580,11 @@ fn bench(
 /// wasm_module1.wasm and wasm_module2.wasm in the modules folder, or an
 /// error that says how to build them.
 fn study_modules(modules: Option<PathBuf>) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let dir = modules_dir(modules);
-    let m1 = dir.join("wasm_module1.wasm");
-    let m2 = dir.join("wasm_module2.wasm");
+    let dir = match modules {
+        Some(dir) => dir,
+        None => default_modules_dir()?,
+    };
+    let [m1, m2] = built::STUDY.map(|f| dir.join(f));
     for m in [&m1, &m2] {
         if !m.is_file() {
             bail!(

@@ -9,11 +9,12 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use wasm_abi::built;
 use wasm_app::cache::{CacheOutcome, ModuleCache};
 use wasm_app::{DirGrant, EngineOptions, Error, Plugin, Policy, Runtime, StringAbi};
 
 fn greeter_path() -> PathBuf {
-    common::modules_dir().join("wasm_module1.wasm")
+    common::guest_path(built::MODULE1)
 }
 
 fn cached_runtime(dir: &Path) -> Runtime {
@@ -75,7 +76,7 @@ fn an_entry_forged_without_the_key_is_rejected_and_recompiled() {
     assert_eq!(load_greeter(&dir), CacheOutcome::Hit);
 
     // Another module's native code, compiled by the same host.
-    let other = common::modules_dir().join("wasm_module2.wasm");
+    let other = common::guest_path(built::MODULE2);
     let rt = cached_runtime(&dir);
     rt.load(&other, Policy::default()).expect("load module2");
     let cache = ModuleCache::new(&dir).expect("cache");

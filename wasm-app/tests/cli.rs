@@ -5,6 +5,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use wasm_abi::built;
+
 fn wasm_app(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wasm-app"))
         .args(args)
@@ -22,7 +24,7 @@ fn data(name: &str) -> String {
 }
 
 fn module(name: &str) -> String {
-    common::modules_dir().join(name).display().to_string()
+    common::guest_path(name).display().to_string()
 }
 
 fn stdout(o: &Output) -> String {
@@ -64,7 +66,7 @@ fn greet_through_both_abis_with_utf8() {
         let o = wasm_app(&[
             "greet",
             "--module",
-            &module("wasm_module1.wasm"),
+            &module(built::MODULE1),
             "--abi",
             abi,
             "Zoë 世界",
@@ -85,7 +87,7 @@ fn process_writes_ipc_file_and_stream_that_read_back_equal() {
         let o = wasm_app(&[
             "process",
             "--module",
-            &module("wasm_module2.wasm"),
+            &module(built::MODULE2),
             "--command",
             "echo",
             golden.to_str().expect("utf8 path"),
@@ -112,7 +114,7 @@ fn process_without_output_prints_a_table() {
     let o = wasm_app(&[
         "process",
         "--module",
-        &module("wasm_module2.wasm"),
+        &module(built::MODULE2),
         "--command",
         "echo",
         golden.to_str().expect("utf8 path"),
@@ -140,7 +142,7 @@ fn unknown_command_reports_the_guest_message() {
     let o = wasm_app(&[
         "process",
         "--module",
-        &module("wasm_module2.wasm"),
+        &module(built::MODULE2),
         "--command",
         "nope",
         golden.to_str().expect("utf8 path"),
@@ -159,7 +161,7 @@ fn fuzzed_input_file_is_an_error_naming_the_file() {
     let o = wasm_app(&[
         "process",
         "--module",
-        &module("wasm_module2.wasm"),
+        &module(built::MODULE2),
         "--command",
         "echo",
         f.to_str().expect("utf8 path"),
@@ -197,7 +199,7 @@ fn bad_arguments_are_usage_errors_not_panics() {
     let o = wasm_app(&[
         "greet",
         "--module",
-        &module("wasm_module1.wasm"),
+        &module(built::MODULE1),
         "--max-memory",
         "lots",
         "n",
@@ -207,7 +209,7 @@ fn bad_arguments_are_usage_errors_not_panics() {
 
 #[test]
 fn inspect_reports_abi_support_and_hash() {
-    let path = module("wasm_module1.wasm");
+    let path = module(built::MODULE1);
     let o = wasm_app(&["inspect", &path]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -223,7 +225,7 @@ fn inspect_reports_abi_support_and_hash() {
 /// Components go through the same commands as core modules.
 #[test]
 fn components_run_through_the_same_commands() {
-    let greeter = module("wasm_component_greeter.wasm");
+    let greeter = module(built::COMPONENT_GREETER);
     for abi in ["c", "rust"] {
         let o = wasm_app(&["greet", "--module", &greeter, "--abi", abi, "Zoë"]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -236,11 +238,11 @@ fn components_run_through_the_same_commands() {
     let o = wasm_app(&[
         "process",
         "--module",
-        &module("wasm_component_arrow.wasm"),
+        &module(built::COMPONENT_ARROW),
         "--command",
         "echo",
         "--step",
-        &format!("{}:echo", module("wasm_module2.wasm")),
+        &format!("{}:echo", module(built::MODULE2)),
         golden,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -248,7 +250,7 @@ fn components_run_through_the_same_commands() {
     let o = wasm_app(&[
         "process",
         "--module",
-        &module("wasm_component_arrow.wasm"),
+        &module(built::COMPONENT_ARROW),
         "--command",
         "frobnicate",
         golden,
@@ -265,7 +267,7 @@ fn components_run_through_the_same_commands() {
     let o = wasm_app(&[
         "greet",
         "--module",
-        &module("wasm_component_hostile.wasm"),
+        &module(built::COMPONENT_HOSTILE),
         "--timeout",
         "200ms",
         "loop",

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use wasm_abi::built;
 use wasm_app::policy::DEFAULT_MAX_OPEN_FILES;
 use wasm_app::{DirGrant, Error, Limit, LoadedModule, Plugin, Policy, StringAbi};
 
@@ -177,7 +178,7 @@ fn a_trap_then_a_hanging_last_error_share_one_timeout() {
 /// for any duration: `deadline.rs`'s unit test.)
 #[test]
 fn extreme_timeouts_are_refused_and_the_longest_works() {
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     let mut policy = Policy::default();
     policy.limits.timeout = wasm_app::policy::MAX_TIMEOUT;
     let module = common::fuel_runtime()

@@ -11,6 +11,7 @@ use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use wasm_abi::built;
 use wasm_app::safe_fs::create_output;
 use wasm_app::{DirGrant, Plugin, Policy, StringAbi};
 
@@ -166,7 +167,7 @@ fn wasm_app(args: &[&str], cache: &Path) -> std::process::Output {
 fn echo_to(top: &Path, out: &Path) -> std::process::Output {
     let input = top.join("in.csv");
     std::fs::write(&input, "a,b\n1,x\n2,y\n").expect("write input");
-    let module = common::modules_dir().join("wasm_module2.wasm");
+    let module = common::guest_path(built::MODULE2);
     wasm_app(
         &[
             "process",

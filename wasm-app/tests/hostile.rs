@@ -18,6 +18,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+use wasm_abi::built;
 use wasm_app::policy::DEFAULT_MAX_MEMORY;
 use wasm_app::{DirGrant, Error, Limit, LoadedModule, Plugin, Policy, StringAbi};
 
@@ -41,7 +42,7 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
 fn good_module() -> &'static LoadedModule {
     static MODULE: OnceLock<LoadedModule> = OnceLock::new();
     MODULE.get_or_init(|| {
-        let path = common::modules_dir().join("wasm_module1.wasm");
+        let path = common::guest_path(built::MODULE1);
         common::fuel_runtime()
             .load(&path, Policy::default())
             .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
@@ -495,7 +496,7 @@ fn sha256_mismatch_is_denied_before_compiling() {
         Ok(_) => panic!("expected Load once the hash matches, got a module"),
     }
     // A valid module with the wrong hash is denied too.
-    let good = common::modules_dir().join("wasm_module1.wasm");
+    let good = common::guest_path(built::MODULE1);
     match common::fuel_runtime().load(&good, wrong) {
         Err(Error::PolicyDenied(_)) => {}
         Err(other) => panic!("expected PolicyDenied, got {other:?}"),

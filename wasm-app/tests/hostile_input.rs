@@ -12,6 +12,7 @@ use arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, RecordBatc
 use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
+use wasm_abi::built;
 use wasm_app::formats;
 
 /// Every batch of `path` read through `formats::open`, or the first error.
@@ -119,7 +120,7 @@ fn wasm_app(args: &[&str]) -> std::process::Output {
 }
 
 fn echo_through_cli(input: &Path, extra: &[&str]) -> std::process::Output {
-    let module = common::modules_dir().join("wasm_module2.wasm");
+    let module = common::guest_path(built::MODULE2);
     let mut args = vec![
         "process",
         "--quiet",

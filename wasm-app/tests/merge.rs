@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use wasm_abi::built;
 use wasm_app::pipeline::{self, Options, Step};
 use wasm_app::transport::{self, Table};
 use wasm_app::{LoadedModule, Policy};
@@ -281,7 +282,7 @@ fn the_cli_prints_one_count_whatever_threads() {
     let path = tmp.path().join("in.arrows");
     transport::write_ipc(&path, &input).expect("write input");
     let (batches, bytes) = expected_batches_and_bytes(&input, 100);
-    let module2 = common::modules_dir().join("wasm_module2.wasm");
+    let module2 = common::guest_path(built::MODULE2);
     for threads in ["1", "2", "4"] {
         let out = tmp.path().join(format!("count{threads}.arrows"));
         let o = wasm_app(&[

@@ -17,6 +17,7 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::ipc::writer::{FileWriter, StreamWriter};
 use arrow::util::pretty::pretty_format_batches;
+use wasm_abi::built;
 
 fn wasm_app() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wasm-app"));
@@ -29,10 +30,7 @@ fn cache_dir() -> std::path::PathBuf {
 }
 
 fn module2() -> String {
-    common::modules_dir()
-        .join("wasm_module2.wasm")
-        .display()
-        .to_string()
+    common::guest_path(built::MODULE2).display().to_string()
 }
 
 fn echo(input: &Path, output: &Path, extra: &[&str]) -> Output {

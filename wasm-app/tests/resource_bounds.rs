@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use wasm_abi::built;
 use wasm_app::error::MAX_GUEST_TEXT;
 use wasm_app::policy::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_TIMEOUT};
 use wasm_app::{Error, Limit, Plugin, Policy, StringAbi};
@@ -133,7 +134,7 @@ fn the_cli_prints_guest_text_on_one_escaped_line() {
 
 #[test]
 fn a_module_over_its_size_limit_is_refused_before_compiling() {
-    let path = common::modules_dir().join("wasm_module2.wasm");
+    let path = common::guest_path(built::MODULE2);
     let mut policy = Policy::default();
     policy.limits.max_module_size = 64 << 10;
     match common::runtime().load(&path, policy) {
@@ -147,7 +148,7 @@ fn a_module_over_its_size_limit_is_refused_before_compiling() {
 fn a_compilation_over_its_time_limit_is_abandoned() {
     // wasm_module2 takes Cranelift far longer than 1 ms, and this runtime
     // has no cache, so it is compiled.
-    let path = common::modules_dir().join("wasm_module2.wasm");
+    let path = common::guest_path(built::MODULE2);
     let mut policy = Policy::default();
     policy.limits.compile_timeout = Duration::from_millis(1);
     let started = Instant::now();

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 
+use wasm_abi::built;
 use wasm_app::cache::CacheOutcome;
 use wasm_app::{EngineOptions, Error, Limit, Plugin, Policy, Runtime, StringAbi};
 
@@ -21,7 +22,7 @@ fn compiled_modules_are_cached_verified_and_rebuilt_when_corrupt() {
         cache_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     };
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     let load = || {
         let rt = Runtime::new(opts.clone()).expect("runtime");
         let m = rt.load(&path, Policy::default()).expect("load");
@@ -56,7 +57,7 @@ fn compiled_modules_are_cached_verified_and_rebuilt_when_corrupt() {
 #[test]
 fn another_engine_configuration_does_not_share_cache_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     let with_fuel = |fuel: bool| {
         let rt = Runtime::new(EngineOptions {
             cache_dir: Some(dir.path().to_path_buf()),
@@ -93,7 +94,7 @@ fn pooling_allocator_caps_live_instances() {
     })
     .expect("pooling runtime");
     let m = rt
-        .load(&common::modules_dir().join("wasm_module1.wasm"), policy)
+        .load(&common::guest_path(built::MODULE1), policy)
         .expect("load");
     let mut a = m.instantiate().expect("first");
     let b = m.instantiate().expect("second");
@@ -117,7 +118,7 @@ fn manifest_pins_the_module_hash() {
     let manifest = dir.path().join("policy.toml");
     std::fs::write(&manifest, format!("sha256 = \"{}\"\n", "ab".repeat(32))).expect("write");
     let policy = Policy::from_file(&manifest).expect("policy");
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     match common::runtime().load(&path, policy) {
         Err(Error::PolicyDenied(m)) => assert!(m.contains("SHA-256"), "{m}"),
         Err(e) => panic!("expected PolicyDenied, got {e:?}"),

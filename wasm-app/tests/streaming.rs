@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use wasm_abi::built;
 use wasm_app::pipeline::{self, Options, Step};
 use wasm_app::transport::{self, Table};
 
@@ -261,10 +262,7 @@ fn wasm_app(args: &[&str]) -> Output {
 }
 
 fn module2() -> String {
-    common::modules_dir()
-        .join("wasm_module2.wasm")
-        .display()
-        .to_string()
+    common::guest_path(built::MODULE2).display().to_string()
 }
 
 fn s(p: &Path) -> &str {
