@@ -8,6 +8,7 @@ mod common;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use common::cli;
 use sha2::{Digest, Sha256};
 use wasm_abi::built;
 use wasm_app::cache::{CacheOutcome, ModuleCache};
@@ -206,13 +207,10 @@ fn cli_warns_once_and_runs_without_a_cache_others_can_write() {
     let cache = top.path().join("cache");
     std::fs::create_dir(&cache).expect("mkdir");
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(["greet", "--module"])
-        .arg(greeter_path())
-        .arg("cache")
-        .env("WASM_APP_CACHE_DIR", &cache)
-        .output()
-        .expect("run wasm-app");
+    let o = cli::wasm_app(
+        &["greet", "--module", cli::arg(&greeter_path()), "cache"],
+        &cache,
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "Hello World, cache!\n");

@@ -13,10 +13,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::path::Path;
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasm_abi::built;
 use wasm_app::policy::DEFAULT_MAX_MEMORY;
@@ -49,15 +48,9 @@ fn good_module() -> &'static LoadedModule {
     })
 }
 
-fn hostile_path(file: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile")).join(file)
-}
-
 /// Loads a hostile module that is expected to load (its misbehaviour comes later).
 fn load(file: &str, policy: Policy) -> LoadedModule {
-    common::fuel_runtime()
-        .load(&hostile_path(file), policy)
-        .unwrap_or_else(|e| panic!("hostile module {file} should load: {e}"))
+    common::load_hostile(file, policy)
 }
 
 fn plugin(file: &str, policy: Policy) -> Plugin {
@@ -96,37 +89,6 @@ fn assert_plugin_recovers(p: &mut Plugin) {
     );
 }
 
-/// Runs `f` on another thread and fails the test if it does not finish in
-/// time, so a host that hangs shows up as a failure instead of a stuck run.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(RecvTimeoutError::Timeout) => panic!("{what} did not return within {limit:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
-    }
-}
-
-/// Greets through `abi` on another thread, with a hang guard.
-fn greet_guarded(
-    mut p: Plugin,
-    abi: StringAbi,
-    name: &'static str,
-) -> (Plugin, Result<String, Error>, Duration) {
-    within(Duration::from_secs(20), "a hostile call", move || {
-        let start = Instant::now();
-        let r = p.greet(abi, name);
-        (p, r, start.elapsed())
-    })
-}
-
 // ---------------------------------------------------------------------------
 // Limits: time, memory, stack, fuel
 // ---------------------------------------------------------------------------
@@ -139,7 +101,7 @@ fn infinite_loop_hits_the_timeout() {
     policy.limits.timeout = timeout;
     let p = plugin("infinite_loop.wat", policy);
 
-    let (mut p, result, elapsed) = greet_guarded(p, StringAbi::C, "World");
+    let (mut p, result, elapsed) = common::guard::timed_greet(p, StringAbi::C, "World");
     match result {
         Err(Error::LimitExceeded(Limit::Time(d))) => assert_eq!(d, timeout),
         other => panic!("expected LimitExceeded(Time(200ms)), got {other:?}"),
@@ -195,7 +157,7 @@ fn memory_grow_bomb_hits_the_memory_limit() {
 fn deep_recursion_is_a_stack_overflow_trap() {
     let _g = shared();
     let p = plugin("deep_recursion.wat", Policy::default());
-    let (mut p, result, _) = greet_guarded(p, StringAbi::C, "World");
+    let (mut p, result, _) = common::guard::timed_greet(p, StringAbi::C, "World");
     match result {
         Err(Error::Trap { message, .. }) => assert!(
             message.to_lowercase().contains("stack overflow"),
@@ -214,7 +176,7 @@ fn fuel_exhaustion_hits_the_fuel_limit() {
     policy.limits.fuel = Some(1000);
     let p = plugin("infinite_loop.wat", policy);
 
-    let (mut p, result, elapsed) = greet_guarded(p, StringAbi::C, "World");
+    let (mut p, result, elapsed) = common::guard::timed_greet(p, StringAbi::C, "World");
     match result {
         Err(Error::LimitExceeded(Limit::Fuel(n))) => assert_eq!(n, 1000),
         other => panic!("expected LimitExceeded(Fuel(1000)), got {other:?}"),
@@ -508,7 +470,10 @@ fn sha256_mismatch_is_denied_before_compiling() {
 #[test]
 fn unknown_import_fails_at_load() {
     let _g = shared();
-    match common::fuel_runtime().load(&hostile_path("import_missing.wat"), Policy::default()) {
+    match common::fuel_runtime().load(
+        &common::hostile_path("import_missing.wat"),
+        Policy::default(),
+    ) {
         Err(Error::Instantiate(m)) => {
             assert!(m.contains("foo"), "message should name env::foo: {m}")
         }

@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli;
 use wasm_abi::built;
 use wasm_app::error::MAX_GUEST_TEXT;
 use wasm_app::policy::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_TIMEOUT};
@@ -105,8 +105,9 @@ fn guest_error_text_is_capped_and_escaped() {
 
 #[test]
 fn the_cli_prints_guest_text_on_one_escaped_line() {
-    let o = Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args([
+    let cache = tempfile::tempdir().expect("tempdir");
+    let o = cli::wasm_app(
+        &[
             "greet",
             "--no-cache",
             "--module",
@@ -114,9 +115,9 @@ fn the_cli_prints_guest_text_on_one_escaped_line() {
             "--abi",
             "rust",
             "x",
-        ])
-        .output()
-        .expect("run wasm-app");
+        ],
+        cache.path(),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err:.200}");
     assert!(

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 
+use common::cli;
 use wasm_abi::built;
 use wasm_app::cache::CacheOutcome;
 use wasm_app::{EngineOptions, Error, Limit, Plugin, Policy, Runtime, StringAbi};
@@ -142,26 +143,37 @@ fn cli_policy_file_and_flag_override() {
     let manifest = dir.path().join("policy.toml");
     std::fs::write(&manifest, "timeout = \"30s\"\n").expect("write");
     // The flag overrides the manifest's 30 s.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(["greet", "--module"])
-        .arg(data("spin.wat"))
-        .arg("--policy")
-        .arg(&manifest)
-        .args(["--timeout", "100ms", "--no-cache", "x"])
-        .output()
-        .expect("run");
+    let cache = dir.path().join("cache");
+    let spin = data("spin.wat");
+    let o = cli::wasm_app(
+        &[
+            "greet",
+            "--module",
+            cli::arg(&spin),
+            "--policy",
+            cli::arg(&manifest),
+            "--timeout",
+            "100ms",
+            "--no-cache",
+            "x",
+        ],
+        &cache,
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("time limit of 100ms"), "{err}");
     std::fs::write(&manifest, "network = true\n").expect("write");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(["greet", "--module"])
-        .arg(data("spin.wat"))
-        .arg("--policy")
-        .arg(&manifest)
-        .arg("x")
-        .output()
-        .expect("run");
+    let o = cli::wasm_app(
+        &[
+            "greet",
+            "--module",
+            cli::arg(&spin),
+            "--policy",
+            cli::arg(&manifest),
+            "x",
+        ],
+        &cache,
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with("error: invalid policy") && err.contains("network"),

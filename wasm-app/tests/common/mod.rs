@@ -1,6 +1,14 @@
 //! Shared by the integration tests: where the built guests and the Arrow
-//! test data live, and one runtime + compiled module per test binary.
+//! test data live, and one runtime + compiled module per test binary;
+//! the hostile modules of `tests/hostile/`; running the CLI (`cli`),
+//! pipelines (`steps`), hang guards (`guard`) and generated guests' WAT
+//! (`wat`).
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod guard;
+pub mod steps;
+pub mod wat;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +27,24 @@ pub fn modules_dir() -> PathBuf {
 /// The built guest `file` (one of `wasm_abi::built`'s names).
 pub fn guest_path(file: &str) -> PathBuf {
     built::guest(Path::new(env!("CARGO_MANIFEST_DIR")), file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`guest_path`] as a command-line argument.
+pub fn guest_arg(file: &str) -> String {
+    guest_path(file).display().to_string()
+}
+
+/// `tests/hostile/FILE`: a hand-written hostile module.
+pub fn hostile_path(file: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile")).join(file)
+}
+
+/// A hostile module that is expected to load (its misbehaviour comes
+/// later), on the fuel-metered runtime.
+pub fn load_hostile(file: &str, policy: Policy) -> LoadedModule {
+    fuel_runtime()
+        .load(&hostile_path(file), policy)
+        .unwrap_or_else(|e| panic!("hostile module {file} should load: {e}"))
 }
 
 /// `../shared/arrow-testing` next to the project (or `$ARROW_TESTING_DIR`).
