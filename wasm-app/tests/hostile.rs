@@ -57,6 +57,28 @@ fn plugin(file: &str, policy: Policy) -> Plugin {
     Plugin::new(load(file, policy))
 }
 
+/// Runs `call` on a fresh plugin of the hostile `file` (default policy),
+/// which must fail; then the plugin serves a good call from a fresh instance
+/// and the host still serves the good module. The call's error.
+fn failed_call<T: std::fmt::Debug>(
+    file: &str,
+    call: impl FnOnce(&mut Plugin) -> Result<T, Error>,
+) -> Error {
+    let mut p = plugin(file, Policy::default());
+    let err = match call(&mut p) {
+        Err(e) => e,
+        Ok(v) => panic!("{file}: expected an error, got {v:?}"),
+    };
+    assert_plugin_recovers(&mut p);
+    assert_host_serves_good_module();
+    err
+}
+
+/// The call most hostile modules misbehave in: greet "World".
+fn greet_world(abi: StringAbi) -> impl FnOnce(&mut Plugin) -> Result<String, Error> {
+    move |p| p.greet(abi, "World")
+}
+
 /// The same runtime still serves the well-behaved module, through both
 /// string ABIs.
 fn assert_host_serves_good_module() {
@@ -216,16 +238,13 @@ fn huge_initial_memory_is_refused_at_instantiation() {
 #[test]
 fn unreachable_is_a_trap() {
     let _g = shared();
-    let mut p = plugin("unreachable.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Trap { message, .. }) => assert!(
+    match failed_call("unreachable.wat", greet_world(StringAbi::C)) {
+        Error::Trap { message, .. } => assert!(
             message.contains("unreachable"),
             "the trap message should name `unreachable`: {message}"
         ),
         other => panic!("expected Trap, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
@@ -251,13 +270,10 @@ fn trapping_start_function_fails_instantiation() {
 #[test]
 fn proc_exit_mid_call_is_an_exit() {
     let _g = shared();
-    let mut p = plugin("proc_exit.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Exited(3)) => {}
+    match failed_call("proc_exit.wat", greet_world(StringAbi::C)) {
+        Error::Exited(3) => {}
         other => panic!("expected Exited(3), got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 // ---------------------------------------------------------------------------
@@ -265,25 +281,17 @@ fn proc_exit_mid_call_is_an_exit() {
 // ---------------------------------------------------------------------------
 
 fn expect_bad_pointer(file: &str, abi: StringAbi) -> String {
-    let mut p = plugin(file, Policy::default());
-    let message = match p.greet(abi, "World") {
-        Err(Error::BadPointer(m)) => m,
+    match failed_call(file, greet_world(abi)) {
+        Error::BadPointer(m) => m,
         other => panic!("{file}: expected BadPointer, got {other:?}"),
-    };
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
-    message
+    }
 }
 
 fn expect_bad_string(file: &str, abi: StringAbi) -> String {
-    let mut p = plugin(file, Policy::default());
-    let message = match p.greet(abi, "World") {
-        Err(Error::BadString(m)) => m,
+    match failed_call(file, greet_world(abi)) {
+        Error::BadString(m) => m,
         other => panic!("{file}: expected BadString, got {other:?}"),
-    };
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
-    message
+    }
 }
 
 #[test]
@@ -334,55 +342,45 @@ fn invalid_utf8_greeting_is_a_bad_string() {
 #[test]
 fn allocate_returning_zero_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("alloc_zero.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Allocator(_)) => {}
+    match failed_call("alloc_zero.wat", greet_world(StringAbi::C)) {
+        Error::Allocator(_) => {}
         other => panic!("expected Allocator, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
 fn allocate_returning_out_of_bounds_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("alloc_out_of_bounds.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Allocator(_)) => {}
+    match failed_call("alloc_out_of_bounds.wat", greet_world(StringAbi::C)) {
+        Error::Allocator(_) => {}
         other => panic!("expected Allocator, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
 fn allocate_returning_overlapping_areas_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("alloc_same_area.wat", Policy::default());
-    match p.with_guest(|g| g.process_arrow_raw(b"metadata stream", b"data stream")) {
-        Err(Error::Allocator(m)) => assert!(
+    match failed_call("alloc_same_area.wat", |p| {
+        p.with_guest(|g| g.process_arrow_raw(b"metadata stream", b"data stream"))
+    }) {
+        Error::Allocator(m) => assert!(
             m.contains("overlapping"),
             "message should say the areas overlap: {m}"
         ),
         other => panic!("expected Allocator (overlapping), got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
 fn deallocate_refusing_its_own_area_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("dealloc_refuses.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Allocator(m)) => assert!(
+    match failed_call("dealloc_refuses.wat", greet_world(StringAbi::C)) {
+        Error::Allocator(m) => assert!(
             m.contains("wasm_deallocate"),
             "message should name wasm_deallocate: {m}"
         ),
         other => panic!("expected Allocator, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 // ---------------------------------------------------------------------------
