@@ -142,38 +142,21 @@ fn cli_policy_file_and_flag_override() {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = dir.path().join("policy.toml");
     std::fs::write(&manifest, "timeout = \"30s\"\n").expect("write");
+    let (cache, spin) = (dir.path().join("cache"), data("spin.wat"));
+    // `greet x` on spin.wat with the manifest, and `extra` arguments.
+    let greet = |extra: &[&str]| {
+        let mut args = vec!["greet", "--module", cli::arg(&spin)];
+        args.extend_from_slice(&["--policy", cli::arg(&manifest)]);
+        args.extend_from_slice(extra);
+        cli::wasm_app(&args, &cache)
+    };
     // The flag overrides the manifest's 30 s.
-    let cache = dir.path().join("cache");
-    let spin = data("spin.wat");
-    let o = cli::wasm_app(
-        &[
-            "greet",
-            "--module",
-            cli::arg(&spin),
-            "--policy",
-            cli::arg(&manifest),
-            "--timeout",
-            "100ms",
-            "--no-cache",
-            "x",
-        ],
-        &cache,
-    );
+    let o = greet(&["--timeout", "100ms", "--no-cache", "x"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("time limit of 100ms"), "{err}");
     std::fs::write(&manifest, "network = true\n").expect("write");
-    let o = cli::wasm_app(
-        &[
-            "greet",
-            "--module",
-            cli::arg(&spin),
-            "--policy",
-            cli::arg(&manifest),
-            "x",
-        ],
-        &cache,
-    );
+    let o = greet(&["x"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with("error: invalid policy") && err.contains("network"),
