@@ -14,26 +14,13 @@
 # `bench-peers.sh --build-only` builds the benches and the release CLI
 # (step 2's build) and stops: scripts/sizes.sh takes the CLI from there.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(repo_root)
 cd "$root/bench-peers"
 target=wasm32-unknown-unknown
 export CARGO_TARGET_DIR="$root/bench-peers/target"
-
-log() { echo "bench-peers: $*" >&2; }
-
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-apt_install() {
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return
-  log "installing ${missing[*]} with apt-get"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
-}
 
 # The benches and the release `wasm-app` CLI (bench-peers/cli, measured by
 # scripts/sizes.sh) are built in one cargo invocation: features are unified
@@ -42,7 +29,7 @@ apt_install() {
 # everything fresh (bench inherits release). Needs rustc >= 1.96.
 build_hosts() {
   [ -x /usr/bin/cargo ] || apt_install rustc-web cargo-web
-  PATH=/usr/bin:$PATH /usr/bin/cargo build --release -p peers-host -p wasm-app-cli --benches --bins
+  debian_cargo build --release -p peers-host -p wasm-app-cli --benches --bins
 }
 
 if [ "${1:-}" = --build-only ]; then
@@ -50,27 +37,23 @@ if [ "${1:-}" = --build-only ]; then
   exit 0
 fi
 
-have_rustup_target() {
-  command -v rustup >/dev/null 2>&1 &&
-    rustup target list --installed 2>/dev/null | grep -qx "$target"
-}
+# Before the long builds: the benches load our guests.
+require_guest wasm_module1.wasm
+require_guest wasm_module2.wasm
 
 # 1. The Extism guest.
-if have_rustup_target || { command -v rustup >/dev/null 2>&1 &&
-  timeout 120 rustup target add "$target" >&2 2>&1 && have_rustup_target; }; then
+if rustup_has_target "$target" || rustup_add_target "$target" 120; then
   log "guest: rustup $target"
   cargo build --profile guest --target "$target" -p extism-guest
 else
   log "guest: Debian's toolchain with -Zbuild-std"
-  apt_install rustc-web cargo-web rust-web-src lld-22
-  PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 \
-    /usr/bin/cargo build --profile guest --target "$target" -p extism-guest \
-    -Zbuild-std=std,panic_abort
+  apt_install "${DEBIAN_RUST_PKGS[@]}"
+  debian_build_std --profile guest --target "$target" -p extism-guest
 fi
 log "guest: $CARGO_TARGET_DIR/$target/guest/extism_guest.wasm"
 
 # 2. The benches, with rustc >= 1.96.
 build_hosts
-PATH=/usr/bin:$PATH WASM_APP_MODULES="$root/target/wasm-modules" \
+WASM_APP_MODULES=$(modules_dir) \
   EXTISM_GUEST="$CARGO_TARGET_DIR/$target/guest/extism_guest.wasm" \
-  /usr/bin/cargo bench -p peers-host --bench calls --bench peers -- "$@"
+  debian_cargo bench -p peers-host --bench calls --bench peers -- "$@"

@@ -17,34 +17,29 @@
 # Debian/Ubuntu the missing packages are installed with apt-get. WASI_SYSROOT
 # points clang at a wasi-libc sysroot (e.g. wasi-sdk's share/wasi-sysroot).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(repo_root)
 cd "$root"
-out="$root/target/wasm-modules"
+out=$(modules_dir)
 target=wasm32-wasip1
 guests=(wasm-module1 wasm-module2)
 components=(wasm-component-greeter wasm-component-arrow wasm-component-hostile)
 export CARGO_TARGET_DIR="$root/target/guests"
-
-log() { echo "build-guests: $*" >&2; }
-
-have_rustup_target() {
-  command -v rustup >/dev/null 2>&1 &&
-    rustup target list --installed 2>/dev/null | grep -qx "$target"
-}
 
 pick_route() {
   if [ -n "${WASM_ROUTE:-}" ]; then
     echo "$WASM_ROUTE"
     return
   fi
-  if have_rustup_target; then
+  if rustup_has_target "$target"; then
     echo rustup
     return
   fi
-  if command -v rustup >/dev/null 2>&1; then
+  if have rustup; then
     log "trying 'rustup target add $target' (60 s at most)"
-    if timeout 60 rustup target add "$target" >&2 2>&1 && have_rustup_target; then
+    if rustup_add_target "$target" 60; then
       echo rustup
       return
     fi
@@ -54,21 +49,11 @@ pick_route() {
 }
 
 install_debian_toolchain() {
-  local pkgs=(rustc-web cargo-web rust-web-src wasi-libc lld-22)
-  local missing=()
-  for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return
-  command -v apt-get >/dev/null 2>&1 || {
-    log "error: no rustup wasm32-wasip1 target and no apt-get: install the target with 'rustup target add $target'"
-    exit 1
-  }
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  log "installing ${missing[*]} with apt-get"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+  local pkgs=("${DEBIAN_RUST_PKGS[@]}" wasi-libc)
+  [ -n "$(debs_missing "${pkgs[@]}")" ] || return 0
+  have apt-get ||
+    die "error: no rustup wasm32-wasip1 target and no apt-get: install the target with 'rustup target add $target'"
+  apt_install "${pkgs[@]}"
 }
 
 route=$(pick_route)
@@ -82,10 +67,8 @@ case "$route" in
     ;;
   debian)
     install_debian_toolchain
-    PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 \
-      RUSTFLAGS="-L /usr/lib/wasm32-wasi -C link-self-contained=no" \
-      /usr/bin/cargo build --profile guest --target "$target" "${pkg_args[@]}" \
-      -Zbuild-std=std,panic_abort
+    RUSTFLAGS="-L /usr/lib/wasm32-wasi -C link-self-contained=no" \
+      debian_build_std --profile guest --target "$target" "${pkg_args[@]}"
     ;;
   *)
     log "error: unknown WASM_ROUTE '$route' (use rustup or debian)"
@@ -128,7 +111,7 @@ fi
 
 # Whether "$1" compiles and links a libc-using reactor for wasm32-wasi.
 c_usable() {
-  command -v "$1" >/dev/null 2>&1 || return 1
+  have "$1" || return 1
   local tmp rc=0
   tmp=$(mktemp -d)
   printf '#include <stdlib.h>\n__attribute__((export_name("f"))) int f(int n) { return (int)(size_t)malloc(n); }\n' >"$tmp/probe.c"
@@ -153,21 +136,15 @@ pick_c_compiler() {
   return 1
 }
 
+# Installs the missing C packages; fails when none was missing (installing
+# cannot help then).
 install_debian_c_toolchain() {
-  local missing=()
-  for p in "${c_pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 1
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  log "installing ${missing[*]} with apt-get"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+  [ -n "$(debs_missing "${c_pkgs[@]}")" ] || return 1
+  apt_install "${c_pkgs[@]}"
 }
 
 c_cc=$(pick_c_compiler) || {
-  if [ -z "${WASM_CC:-}" ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 &&
+  if [ -z "${WASM_CC:-}" ] && have apt-get && have dpkg-query &&
     install_debian_c_toolchain; then
     c_cc=$(pick_c_compiler) || true
   fi

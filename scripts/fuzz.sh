@@ -23,16 +23,16 @@
 # Uses rustup's stable toolchain with RUSTC_BOOTSTRAP=1 for the sanitizer
 # flags (-Zsanitizer); its rust-std ships the ASan runtime.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(repo_root)
 cd "$root"
 fuzz_time=${FUZZ_TIME:-60}
 testing=${ARROW_TESTING_DIR:-$root/../shared/arrow-testing}
 export RUSTC_BOOTSTRAP=1
 # rustup's cargo, not Debian's (its rustc has no sanitizer runtime).
 export PATH="$HOME/.cargo/bin:$PATH"
-
-log() { echo "fuzz: $*" >&2; }
 
 # Largest input per target (libFuzzer's -max_len); 0 lets libFuzzer choose
 # from the seeds. inspect compiles every input with Cranelift: small inputs
@@ -93,7 +93,7 @@ else
 fi
 # Modules: every .wat of the tests, and the small built guests.
 copy inspect wasm-app/tests/hostile/*.wat wasm-app/tests/data/*.wat
-for f in target/wasm-modules/*.wasm; do
+for f in "$(modules_dir)"/*.wasm; do
   [ -f "$f" ] && [ "$(wc -c <"$f")" -le "$(max_len inspect)" ] && copy inspect "$f"
 done
 # The README's policy example, and values as the CLI flags take them.

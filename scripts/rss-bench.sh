@@ -4,16 +4,19 @@
 #   scripts/rss-bench.sh [SIZE_MB ...]      (default: 200 2000)
 # Needs GNU time (/usr/bin/time) and python3; uses the release binary.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+root=$(repo_root)
 cd "$root"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(200 2000)
 bin="$root/target/release/wasm-app"
-module="$root/target/wasm-modules/wasm_module2.wasm"
-[ -x /usr/bin/time ] || { echo "rss-bench: needs GNU time (apt-get install time)" >&2; exit 1; }
+module="$(modules_dir)/wasm_module2.wasm"
+[ -x /usr/bin/time ] || die "needs GNU time (apt-get install time)"
+require_guest wasm_module2.wasm
 cargo build --release -q -p wasm-app
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+remove_on_exit "$work"
 # Compile the module once into a private cache, so the runs measure
 # streaming, not Cranelift (which alone needs ~100 MB for this module).
 export WASM_APP_CACHE_DIR="$work/cache"

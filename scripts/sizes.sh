@@ -18,15 +18,15 @@
 # or "-" when not measured, or "component" for components, which wasm-opt
 # does not take) to target/bench/sizes.tsv, read by the bench report.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(repo_root)
 cd "$root"
 CARGO=${CARGO:-cargo}
 out="$root/target/bench"
 tsv="$out/sizes.tsv"
 mkdir -p "$out"
-
-log() { echo "sizes: $*" >&2; }
 
 # Both workspaces' release profiles strip symbols.
 host=""
@@ -46,9 +46,10 @@ if [ "${SIZES_DIST:-0}" != 0 ]; then
 fi
 
 wasm_opt=""
-if command -v wasm-opt >/dev/null 2>&1; then
+# Installed only as root (no sudo prompt in `make bench`) and within a timeout.
+if have wasm-opt; then
   wasm_opt=$(command -v wasm-opt)
-elif command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+elif have apt-get && is_root; then
   log "installing binaryen (wasm-opt) with apt-get"
   if timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null 2>&1 ||
     { timeout 300 apt-get update -qq >/dev/null 2>&1 &&
@@ -59,7 +60,7 @@ fi
 [ -n "$wasm_opt" ] || log "wasm-opt not available: no -Oz column"
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+remove_on_exit "$tmp"
 
 optimized() {
   local f=$1
@@ -81,7 +82,7 @@ optimized() {
 : >"$tsv"
 [ -z "$host" ] || printf '%s\t%s\t%s\n' "wasm-app (host, release, stripped)" "$(wc -c <"$host")" "-" >>"$tsv"
 [ -z "$dist" ] || printf '%s\t%s\t%s\n' "wasm-app (host, dist profile, stripped)" "$(wc -c <"$dist")" "-" >>"$tsv"
-for f in target/wasm-modules/*.wasm; do
+for f in "$(modules_dir)"/*.wasm; do
   [ -f "$f" ] || continue
   printf '%s\t%s\t%s\n' "$(basename "$f")" "$(wc -c <"$f")" "$(optimized "$f")" >>"$tsv"
 done

@@ -27,9 +27,17 @@
 //! Areas the guest returns are the host's to free with `wasm_deallocate`.
 //!
 //! This crate is `no_std` unless the `guest` feature is on, so the host can use
-//! it without pulling in anything and a guest can use its registry.
+//! it without pulling in anything and a guest can use its registry. Off wasm32
+//! it also has [`built`], which locates the guests `make guests` builds (for
+//! the host's tests, benches and CLI): it uses `std`, which every host has.
 #![cfg_attr(not(feature = "guest"), no_std)]
 
+// The guest feature brings std already; naming it twice is an error.
+#[cfg(all(not(feature = "guest"), not(target_arch = "wasm32")))]
+extern crate std;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod built;
 #[cfg(feature = "guest")]
 pub mod guest;
 

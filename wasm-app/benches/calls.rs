@@ -5,39 +5,34 @@
 //! Run with `make bench` (builds the guests first).
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use criterion::{
     criterion_group, criterion_main, AxisScale, BenchmarkId, Criterion, PlotConfiguration,
     Throughput,
 };
+use wasm_abi::built;
 use wasm_app::{bench, pipeline, transport};
 use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
-fn modules() -> PathBuf {
-    std::env::var_os("WASM_APP_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../target/wasm-modules"
-            ))
-        })
+/// The built guest `file`, found from this crate (`make guests` builds them).
+fn guest(file: &str) -> PathBuf {
+    built::guest(Path::new(env!("CARGO_MANIFEST_DIR")), file).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn plugin(rt: &Runtime, name: &str) -> Plugin {
+fn plugin(rt: &Runtime, file: &str) -> Plugin {
     let m = rt
-        .load(modules().join(name), Policy::default())
-        .unwrap_or_else(|e| panic!("{name}: {e} (run `make guests`)"));
+        .load(guest(file), Policy::default())
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
     Plugin::new(m)
 }
 
 /// Group 1: one call per ABI against the same formatting done natively.
 fn per_call(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
-    let mut p = plugin(&rt, "wasm_module1.wasm");
+    let mut p = plugin(&rt, built::MODULE1);
     // The same greeter behind the component model's canonical ABI.
-    let mut comp = plugin(&rt, "wasm_component_greeter.wasm");
+    let mut comp = plugin(&rt, built::COMPONENT_GREETER);
     let mut g = c.benchmark_group("per_call");
     g.plot_config(PlotConfiguration::default().summary_scale(AxisScale::Logarithmic));
     g.bench_function("answer", |b| b.iter(|| p.answer().expect("answer")));
@@ -66,9 +61,9 @@ fn per_call(c: &mut Criterion) {
 /// that the crossover between the two shows.
 fn arrow_round_trip(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
-    let mut p = plugin(&rt, "wasm_module2.wasm");
-    let mut comp = plugin(&rt, "wasm_component_arrow.wasm");
-    let mut greeter = plugin(&rt, "wasm_module1.wasm");
+    let mut p = plugin(&rt, built::MODULE2);
+    let mut comp = plugin(&rt, built::COMPONENT_ARROW);
+    let mut greeter = plugin(&rt, built::MODULE1);
     let mut g = c.benchmark_group("arrow_echo");
     g.sample_size(10);
     g.plot_config(PlotConfiguration::default().summary_scale(AxisScale::Logarithmic));
@@ -97,7 +92,7 @@ fn arrow_round_trip(c: &mut Criterion) {
 fn pipeline_threads(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
     let module = rt
-        .load(modules().join("wasm_module2.wasm"), Policy::default())
+        .load(guest(built::MODULE2), Policy::default())
         .expect("load wasm_module2");
     // Enough batches (61 of the default 8192 rows) that the two workers
     // stay busy to the end.
@@ -122,7 +117,7 @@ fn pipeline_threads(c: &mut Criterion) {
 
 /// Group 2: what loading and instantiating cost, per strategy.
 fn loading(c: &mut Criterion) {
-    let path = modules().join("wasm_module1.wasm");
+    let path = guest(built::MODULE1);
     let cache = std::env::temp_dir().join(format!("wasm-app-bench-cache-{}", std::process::id()));
     let plain = Runtime::new(EngineOptions::default()).expect("runtime");
     let cached = Runtime::new(EngineOptions {

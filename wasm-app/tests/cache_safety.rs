@@ -8,12 +8,14 @@ mod common;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use common::cli;
 use sha2::{Digest, Sha256};
+use wasm_abi::built;
 use wasm_app::cache::{ArtifactKind, CacheOutcome, ModuleCache};
 use wasm_app::{DirGrant, EngineOptions, Error, Plugin, Policy, Runtime, StringAbi};
 
 fn greeter_path() -> PathBuf {
-    common::modules_dir().join("wasm_module1.wasm")
+    common::guest_path(built::MODULE1)
 }
 
 fn cached_runtime(dir: &Path) -> Runtime {
@@ -75,7 +77,7 @@ fn an_entry_forged_without_the_key_is_rejected_and_recompiled() {
     assert_eq!(load_greeter(&dir), CacheOutcome::Hit);
 
     // Another module's native code, compiled by the same host.
-    let other = common::modules_dir().join("wasm_module2.wasm");
+    let other = common::guest_path(built::MODULE2);
     let rt = cached_runtime(&dir);
     rt.load(&other, Policy::default()).expect("load module2");
     let cache = ModuleCache::new(&dir).expect("cache");
@@ -272,13 +274,10 @@ fn cli_warns_once_and_runs_without_a_cache_others_can_write() {
     let cache = top.path().join("cache");
     std::fs::create_dir(&cache).expect("mkdir");
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(["greet", "--module"])
-        .arg(greeter_path())
-        .arg("cache")
-        .env("WASM_APP_CACHE_DIR", &cache)
-        .output()
-        .expect("run wasm-app");
+    let o = cli::wasm_app(
+        &["greet", "--module", cli::arg(&greeter_path()), "cache"],
+        &cache,
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(String::from_utf8_lossy(&o.stdout), "Hello World, cache!\n");

@@ -3,14 +3,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::cli;
+use wasm_abi::built;
 
 fn wasm_app(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(args)
-        .env("WASM_APP_CACHE_DIR", cache_dir())
-        .output()
-        .expect("run wasm-app")
+    cli::wasm_app(args, &cache_dir())
 }
 
 fn cache_dir() -> PathBuf {
@@ -22,7 +21,7 @@ fn data(name: &str) -> String {
 }
 
 fn module(name: &str) -> String {
-    common::modules_dir().join(name).display().to_string()
+    common::guest_arg(name)
 }
 
 fn stdout(o: &Output) -> String {
@@ -64,7 +63,7 @@ fn greet_through_both_abis_with_utf8() {
         let o = wasm_app(&[
             "greet",
             "--module",
-            &module("wasm_module1.wasm"),
+            &module(built::MODULE1),
             "--abi",
             abi,
             "Zoë 世界",
@@ -82,16 +81,11 @@ fn process_writes_ipc_file_and_stream_that_read_back_equal() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for name in ["out.arrow", "out.arrows"] {
         let out = tmp.path().join(name);
-        let o = wasm_app(&[
-            "process",
-            "--module",
-            &module("wasm_module2.wasm"),
-            "--command",
+        let o = cli::process(
             "echo",
-            golden.to_str().expect("utf8 path"),
-            "-o",
-            out.to_str().expect("utf8 path"),
-        ]);
+            &[cli::arg(&golden), "-o", cli::arg(&out)],
+            &cache_dir(),
+        );
         assert!(o.status.success(), "{}", stderr(&o));
         let magic = std::fs::read(&out).expect("output")[..6].to_vec();
         assert_eq!(
@@ -109,14 +103,7 @@ fn process_writes_ipc_file_and_stream_that_read_back_equal() {
 fn process_without_output_prints_a_table() {
     let golden = common::arrow_testing()
         .join("integration-1.0.0-littleendian/generated_primitive.arrow_file");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        &module("wasm_module2.wasm"),
-        "--command",
-        "echo",
-        golden.to_str().expect("utf8 path"),
-    ]);
+    let o = cli::process("echo", &[cli::arg(&golden)], &cache_dir());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("+--"), "{}", stdout(&o));
 }
@@ -137,14 +124,7 @@ fn module_without_the_abi_names_the_missing_export() {
 fn unknown_command_reports_the_guest_message() {
     let golden =
         common::arrow_testing().join("integration-1.0.0-littleendian/generated_primitive.stream");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        &module("wasm_module2.wasm"),
-        "--command",
-        "nope",
-        golden.to_str().expect("utf8 path"),
-    ]);
+    let o = cli::process("nope", &[cli::arg(&golden)], &cache_dir());
     assert_clean_failure(&o, "nope");
 }
 
@@ -156,14 +136,7 @@ fn fuzzed_input_file_is_an_error_naming_the_file() {
         .map(|e| e.expect("entry").path())
         .find(|p| wasm_app::transport::read_ipc(p).is_err())
         .expect("a fuzz file arrow-rs rejects");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        &module("wasm_module2.wasm"),
-        "--command",
-        "echo",
-        f.to_str().expect("utf8 path"),
-    ]);
+    let o = cli::process("echo", &[cli::arg(&f)], &cache_dir());
     assert_clean_failure(&o, &f.file_name().expect("name").to_string_lossy());
 }
 
@@ -197,7 +170,7 @@ fn bad_arguments_are_usage_errors_not_panics() {
     let o = wasm_app(&[
         "greet",
         "--module",
-        &module("wasm_module1.wasm"),
+        &module(built::MODULE1),
         "--max-memory",
         "lots",
         "n",
@@ -207,7 +180,7 @@ fn bad_arguments_are_usage_errors_not_panics() {
 
 #[test]
 fn inspect_reports_abi_support_and_hash() {
-    let path = module("wasm_module1.wasm");
+    let path = module(built::MODULE1);
     let o = wasm_app(&["inspect", &path]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -223,7 +196,7 @@ fn inspect_reports_abi_support_and_hash() {
 /// Components go through the same commands as core modules.
 #[test]
 fn components_run_through_the_same_commands() {
-    let greeter = module("wasm_component_greeter.wasm");
+    let greeter = module(built::COMPONENT_GREETER);
     for abi in ["c", "rust"] {
         let o = wasm_app(&["greet", "--module", &greeter, "--abi", abi, "Zoë"]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -232,15 +205,15 @@ fn components_run_through_the_same_commands() {
 
     let golden = common::arrow_testing()
         .join("integration-1.0.0-littleendian/generated_primitive.arrow_file");
-    let golden = golden.to_str().expect("utf8 path");
+    let golden = cli::arg(&golden);
     let o = wasm_app(&[
         "process",
         "--module",
-        &module("wasm_component_arrow.wasm"),
+        &module(built::COMPONENT_ARROW),
         "--command",
         "echo",
         "--step",
-        &format!("{}:echo", module("wasm_module2.wasm")),
+        &format!("{}:echo", module(built::MODULE2)),
         golden,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -248,7 +221,7 @@ fn components_run_through_the_same_commands() {
     let o = wasm_app(&[
         "process",
         "--module",
-        &module("wasm_component_arrow.wasm"),
+        &module(built::COMPONENT_ARROW),
         "--command",
         "frobnicate",
         golden,
@@ -265,7 +238,7 @@ fn components_run_through_the_same_commands() {
     let o = wasm_app(&[
         "greet",
         "--module",
-        &module("wasm_component_hostile.wasm"),
+        &module(built::COMPONENT_HOSTILE),
         "--timeout",
         "200ms",
         "loop",

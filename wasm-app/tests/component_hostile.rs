@@ -215,15 +215,7 @@ fn sleeping_in_wasi_ends_at_the_timeout() {
         ..Limits::default()
     })));
     assert_eq!(p.answer().expect("answer"), 42);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let start = Instant::now();
-        let r = p.greet(StringAbi::Rust, "sleep");
-        let _ = tx.send((p, r, start.elapsed()));
-    });
-    let (mut p, result, elapsed) = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the sleeping call returns");
+    let (mut p, result, elapsed) = common::guard::timed_greet(p, StringAbi::Rust, "sleep");
     match result {
         Err(Error::LimitExceeded(Limit::Time(d))) => assert_eq!(d, timeout),
         other => panic!("expected the time limit, got {other:?}"),

@@ -9,34 +9,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::guard::timed_greet;
+use wasm_abi::built;
 use wasm_app::policy::DEFAULT_MAX_OPEN_FILES;
 use wasm_app::{DirGrant, Error, Limit, Module, Plugin, Policy, StringAbi};
 
-fn hostile_path(file: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile")).join(file)
-}
-
 fn load(file: &str, policy: Policy) -> Module {
-    common::fuel_runtime()
-        .load(hostile_path(file), policy)
-        .unwrap_or_else(|e| panic!("{file} should load: {e}"))
-}
-
-/// Runs `f` on another thread; a host that hangs fails the test instead of
-/// the run.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(RecvTimeoutError::Timeout) => panic!("the call did not return within {limit:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("the call panicked"),
-    }
+    common::load_hostile(file, policy)
 }
 
 fn granted(dir: &Path, timeout: Duration) -> Policy {
@@ -58,11 +39,7 @@ fn granted(dir: &Path, timeout: Duration) -> Policy {
 fn blocked(policy: Policy, command: &'static str) -> (Plugin, Result<String, Error>, Duration) {
     let mut p = Plugin::new(load("wasi_block.wat", policy));
     assert_eq!(p.answer().expect("answer"), 42);
-    within(Duration::from_secs(20), move || {
-        let start = Instant::now();
-        let r = p.greet(StringAbi::Rust, command);
-        (p, r, start.elapsed())
-    })
+    timed_greet(p, StringAbi::Rust, command)
 }
 
 /// The time limit error, within about a second of a `timeout` of 200 ms;
@@ -153,11 +130,7 @@ fn a_trap_then_a_hanging_last_error_share_one_timeout() {
     policy.limits.timeout = timeout;
     let mut p = Plugin::new(load("trap_then_hang.wat", policy));
     assert_eq!(p.answer().expect("answer"), 42);
-    let (mut p, result, elapsed) = within(Duration::from_secs(20), move || {
-        let start = Instant::now();
-        let r = p.greet(StringAbi::C, "World");
-        (p, r, start.elapsed())
-    });
+    let (mut p, result, elapsed) = timed_greet(p, StringAbi::C, "World");
     match result {
         Err(Error::Trap { message, .. }) => {
             assert!(message.contains("unreachable"), "trap message: {message}")
@@ -177,7 +150,7 @@ fn a_trap_then_a_hanging_last_error_share_one_timeout() {
 /// for any duration: `deadline.rs`'s unit test.)
 #[test]
 fn extreme_timeouts_are_refused_and_the_longest_works() {
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     let mut policy = Policy::default();
     policy.limits.timeout = wasm_app::policy::MAX_TIMEOUT;
     let module = common::fuel_runtime()

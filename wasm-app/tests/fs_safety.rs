@@ -11,16 +11,12 @@ use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::cli::{self, arg};
+use common::guard::within;
 use wasm_app::formats::create_output;
 use wasm_app::{DirGrant, Plugin, Policy, StringAbi};
 
 const SECRET: &str = "the host's secret, not the guest's to write";
-
-fn hostile(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/hostile")
-        .join(name)
-}
 
 fn rw_grant(dir: &Path) -> Policy {
     Policy {
@@ -47,7 +43,7 @@ fn workspace() -> (tempfile::TempDir, PathBuf, PathBuf) {
 /// link `link -> target` there through WASI, as any guest could.
 fn plant(data: &Path, target: &str, link: &str) {
     let m = common::runtime()
-        .load(hostile("plant_symlink.wat"), rw_grant(data))
+        .load(common::hostile_path("plant_symlink.wat"), rw_grant(data))
         .expect("load plant_symlink.wat");
     let errno = Plugin::new(m)
         .greet(StringAbi::Rust, &format!("{target}>{link}"))
@@ -55,6 +51,19 @@ fn plant(data: &Path, target: &str, link: &str) {
     assert_eq!(errno, "00", "path_symlink({target}, {link}) failed");
     let planted = std::fs::read_link(data.join(link)).expect("the guest made a link");
     assert_eq!(planted, Path::new(target));
+}
+
+/// A FIFO (named pipe) at `path`: opening it for writing blocks until a
+/// reader comes.
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
 }
 
 fn assert_refused(result: std::io::Result<std::fs::File>, path: &Path, why: &str) {
@@ -106,14 +115,7 @@ fn a_hard_link_into_another_file_is_not_truncated() {
 fn a_fifo_or_device_as_output_is_refused_without_blocking() {
     let (_top, _secret, data) = workspace();
     let fifo = data.join("out.csv");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
+    mkfifo(&fifo);
     // No reader: a blocking open would wait forever.
     let start = Instant::now();
     assert_refused(create_output(&fifo), &fifo, "not a regular file");
@@ -154,31 +156,13 @@ fn ordinary_outputs_are_created_and_truncated() {
 // Through the CLI: `process -o` uses `create_output`
 // ---------------------------------------------------------------------------
 
-fn wasm_app(args: &[&str], cache: &Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(args)
-        .env("WASM_APP_CACHE_DIR", cache)
-        .output()
-        .expect("run wasm-app")
-}
-
 /// `process --command echo` of a small CSV into `out`.
 fn echo_to(top: &Path, out: &Path) -> std::process::Output {
     let input = top.join("in.csv");
     std::fs::write(&input, "a,b\n1,x\n2,y\n").expect("write input");
-    let module = common::modules_dir().join("wasm_module2.wasm");
-    wasm_app(
-        &[
-            "process",
-            "--module",
-            &module.display().to_string(),
-            "--command",
-            "echo",
-            &input.display().to_string(),
-            "-o",
-            &out.display().to_string(),
-            "--quiet",
-        ],
+    cli::process(
+        "echo",
+        &[arg(&input), "-o", arg(out), "--quiet"],
         &top.join("cache"),
     )
 }
@@ -197,15 +181,15 @@ fn assert_cli_refused(o: &std::process::Output, path: &Path, why: &str) {
 fn cli_output_through_links_a_guest_planted_is_refused() {
     let (top, secret, data) = workspace();
     let grant = format!("{}::/data", data.display());
-    let plant = |arg: &str| {
-        let o = wasm_app(
+    let plant = |link: &str| {
+        let o = cli::wasm_app(
             &[
                 "greet",
                 "--module",
-                &hostile("plant_symlink.wat").display().to_string(),
+                arg(&common::hostile_path("plant_symlink.wat")),
                 "--dir-rw",
                 &grant,
-                arg,
+                link,
             ],
             &top.path().join("cache"),
         );
@@ -233,20 +217,13 @@ fn cli_output_through_links_a_guest_planted_is_refused() {
 fn cli_output_to_a_fifo_fails_instead_of_hanging() {
     let (top, _secret, data) = workspace();
     let fifo = data.join("out.csv");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
+    mkfifo(&fifo);
     // Run in a thread so a hang fails the test instead of stalling it.
-    let (tx, rx) = std::sync::mpsc::channel();
     let (t, f) = (top.path().to_path_buf(), fifo.clone());
-    std::thread::spawn(move || tx.send(echo_to(&t, &f)));
-    let o = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("wasm-app hung opening a FIFO");
+    let o = within(
+        Duration::from_secs(60),
+        "wasm-app opening a FIFO",
+        move || echo_to(&t, &f),
+    );
     assert_cli_refused(&o, &fifo, "not a regular file");
 }

@@ -17,6 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use wasm_abi::built;
 use wasm_app::fuzzing::TARGETS;
 
 /// Seeds of a target: the regression inputs, plus what its input looks like.
@@ -52,7 +53,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         "inspect" => {
             add_dir(&manifest.join("tests/hostile"), &ext("wat"));
             add_dir(&common::modules_dir(), &|p: &Path| {
-                p.file_name().is_some_and(|n| n == "wasm_module_c.wasm")
+                p.file_name().is_some_and(|n| n == built::MODULE_C)
             });
         }
         _ => {}

@@ -13,11 +13,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::path::Path;
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use wasm_abi::built;
 use wasm_app::policy::DEFAULT_MAX_MEMORY;
 use wasm_app::{DirGrant, Error, Limit, Module, Plugin, Policy, StringAbi};
 
@@ -41,26 +41,42 @@ fn exclusive() -> RwLockWriteGuard<'static, ()> {
 fn good_module() -> &'static Module {
     static MODULE: OnceLock<Module> = OnceLock::new();
     MODULE.get_or_init(|| {
-        let path = common::modules_dir().join("wasm_module1.wasm");
+        let path = common::guest_path(built::MODULE1);
         common::fuel_runtime()
             .load(&path, Policy::default())
             .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
     })
 }
 
-fn hostile_path(file: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile")).join(file)
-}
-
 /// Loads a hostile module that is expected to load (its misbehaviour comes later).
 fn load(file: &str, policy: Policy) -> Module {
-    common::fuel_runtime()
-        .load(hostile_path(file), policy)
-        .unwrap_or_else(|e| panic!("hostile module {file} should load: {e}"))
+    common::load_hostile(file, policy)
 }
 
 fn plugin(file: &str, policy: Policy) -> Plugin {
     Plugin::new(load(file, policy))
+}
+
+/// Runs `call` on a fresh plugin of the hostile `file` (default policy),
+/// which must fail; then the plugin serves a good call from a fresh instance
+/// and the host still serves the good module. The call's error.
+fn failed_call<T: std::fmt::Debug>(
+    file: &str,
+    call: impl FnOnce(&mut Plugin) -> Result<T, Error>,
+) -> Error {
+    let mut p = plugin(file, Policy::default());
+    let err = match call(&mut p) {
+        Err(e) => e,
+        Ok(v) => panic!("{file}: expected an error, got {v:?}"),
+    };
+    assert_plugin_recovers(&mut p);
+    assert_host_serves_good_module();
+    err
+}
+
+/// The call most hostile modules misbehave in: greet "World".
+fn greet_world(abi: StringAbi) -> impl FnOnce(&mut Plugin) -> Result<String, Error> {
+    move |p| p.greet(abi, "World")
 }
 
 /// The same runtime still serves the well-behaved module, through both
@@ -95,37 +111,6 @@ fn assert_plugin_recovers(p: &mut Plugin) {
     );
 }
 
-/// Runs `f` on another thread and fails the test if it does not finish in
-/// time, so a host that hangs shows up as a failure instead of a stuck run.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(RecvTimeoutError::Timeout) => panic!("{what} did not return within {limit:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
-    }
-}
-
-/// Greets through `abi` on another thread, with a hang guard.
-fn greet_guarded(
-    mut p: Plugin,
-    abi: StringAbi,
-    name: &'static str,
-) -> (Plugin, Result<String, Error>, Duration) {
-    within(Duration::from_secs(20), "a hostile call", move || {
-        let start = Instant::now();
-        let r = p.greet(abi, name);
-        (p, r, start.elapsed())
-    })
-}
-
 // ---------------------------------------------------------------------------
 // Limits: time, memory, stack, fuel
 // ---------------------------------------------------------------------------
@@ -138,7 +123,7 @@ fn infinite_loop_hits_the_timeout() {
     policy.limits.timeout = timeout;
     let p = plugin("infinite_loop.wat", policy);
 
-    let (mut p, result, elapsed) = greet_guarded(p, StringAbi::C, "World");
+    let (mut p, result, elapsed) = common::guard::timed_greet(p, StringAbi::C, "World");
     match result {
         Err(Error::LimitExceeded(Limit::Time(d))) => assert_eq!(d, timeout),
         other => panic!("expected LimitExceeded(Time(200ms)), got {other:?}"),
@@ -174,7 +159,7 @@ fn memory_grow_bomb_hits_the_memory_limit() {
 fn deep_recursion_is_a_stack_overflow_trap() {
     let _g = shared();
     let p = plugin("deep_recursion.wat", Policy::default());
-    let (mut p, result, _) = greet_guarded(p, StringAbi::C, "World");
+    let (mut p, result, _) = common::guard::timed_greet(p, StringAbi::C, "World");
     match result {
         Err(Error::Trap { message, .. }) => assert!(
             message.to_lowercase().contains("stack overflow"),
@@ -193,7 +178,7 @@ fn fuel_exhaustion_hits_the_fuel_limit() {
     policy.limits.fuel = Some(1000);
     let p = plugin("infinite_loop.wat", policy);
 
-    let (mut p, result, elapsed) = greet_guarded(p, StringAbi::C, "World");
+    let (mut p, result, elapsed) = common::guard::timed_greet(p, StringAbi::C, "World");
     match result {
         Err(Error::LimitExceeded(Limit::Fuel(n))) => assert_eq!(n, 1000),
         other => panic!("expected LimitExceeded(Fuel(1000)), got {other:?}"),
@@ -233,16 +218,13 @@ fn huge_initial_memory_is_refused_at_instantiation() {
 #[test]
 fn unreachable_is_a_trap() {
     let _g = shared();
-    let mut p = plugin("unreachable.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Trap { message, .. }) => assert!(
+    match failed_call("unreachable.wat", greet_world(StringAbi::C)) {
+        Error::Trap { message, .. } => assert!(
             message.contains("unreachable"),
             "the trap message should name `unreachable`: {message}"
         ),
         other => panic!("expected Trap, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
@@ -268,13 +250,10 @@ fn trapping_start_function_fails_instantiation() {
 #[test]
 fn proc_exit_mid_call_is_an_exit() {
     let _g = shared();
-    let mut p = plugin("proc_exit.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Exited(3)) => {}
+    match failed_call("proc_exit.wat", greet_world(StringAbi::C)) {
+        Error::Exited(3) => {}
         other => panic!("expected Exited(3), got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 // ---------------------------------------------------------------------------
@@ -282,25 +261,17 @@ fn proc_exit_mid_call_is_an_exit() {
 // ---------------------------------------------------------------------------
 
 fn expect_bad_pointer(file: &str, abi: StringAbi) -> String {
-    let mut p = plugin(file, Policy::default());
-    let message = match p.greet(abi, "World") {
-        Err(Error::BadPointer(m)) => m,
+    match failed_call(file, greet_world(abi)) {
+        Error::BadPointer(m) => m,
         other => panic!("{file}: expected BadPointer, got {other:?}"),
-    };
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
-    message
+    }
 }
 
 fn expect_bad_string(file: &str, abi: StringAbi) -> String {
-    let mut p = plugin(file, Policy::default());
-    let message = match p.greet(abi, "World") {
-        Err(Error::BadString(m)) => m,
+    match failed_call(file, greet_world(abi)) {
+        Error::BadString(m) => m,
         other => panic!("{file}: expected BadString, got {other:?}"),
-    };
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
-    message
+    }
 }
 
 #[test]
@@ -351,55 +322,45 @@ fn invalid_utf8_greeting_is_a_bad_string() {
 #[test]
 fn allocate_returning_zero_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("alloc_zero.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Allocator(_)) => {}
+    match failed_call("alloc_zero.wat", greet_world(StringAbi::C)) {
+        Error::Allocator(_) => {}
         other => panic!("expected Allocator, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
 fn allocate_returning_out_of_bounds_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("alloc_out_of_bounds.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Allocator(_)) => {}
+    match failed_call("alloc_out_of_bounds.wat", greet_world(StringAbi::C)) {
+        Error::Allocator(_) => {}
         other => panic!("expected Allocator, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
 fn allocate_returning_overlapping_areas_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("alloc_same_area.wat", Policy::default());
-    match p.process_ipc(b"metadata stream", b"data stream") {
-        Err(Error::Allocator(m)) => assert!(
+    match failed_call("alloc_same_area.wat", |p| {
+        p.process_ipc(b"metadata stream", b"data stream")
+    }) {
+        Error::Allocator(m) => assert!(
             m.contains("overlapping"),
             "message should say the areas overlap: {m}"
         ),
         other => panic!("expected Allocator (overlapping), got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 #[test]
 fn deallocate_refusing_its_own_area_is_an_allocator_error() {
     let _g = shared();
-    let mut p = plugin("dealloc_refuses.wat", Policy::default());
-    match p.greet(StringAbi::C, "World") {
-        Err(Error::Allocator(m)) => assert!(
+    match failed_call("dealloc_refuses.wat", greet_world(StringAbi::C)) {
+        Error::Allocator(m) => assert!(
             m.contains("wasm_deallocate"),
             "message should name wasm_deallocate: {m}"
         ),
         other => panic!("expected Allocator, got {other:?}"),
     }
-    assert_plugin_recovers(&mut p);
-    assert_host_serves_good_module();
 }
 
 // ---------------------------------------------------------------------------
@@ -475,7 +436,7 @@ fn sha256_mismatch_is_denied_before_compiling() {
         Ok(_) => panic!("expected Load once the hash matches, got a module"),
     }
     // A valid module with the wrong hash is denied too.
-    let good = common::modules_dir().join("wasm_module1.wasm");
+    let good = common::guest_path(built::MODULE1);
     match common::fuel_runtime().load(&good, wrong) {
         Err(Error::PolicyDenied(_)) => {}
         Err(other) => panic!("expected PolicyDenied, got {other:?}"),
@@ -487,7 +448,10 @@ fn sha256_mismatch_is_denied_before_compiling() {
 #[test]
 fn unknown_import_fails_at_load() {
     let _g = shared();
-    match common::fuel_runtime().load(hostile_path("import_missing.wat"), Policy::default()) {
+    match common::fuel_runtime().load(
+        common::hostile_path("import_missing.wat"),
+        Policy::default(),
+    ) {
         Err(Error::Instantiate(m)) => {
             assert!(m.contains("foo"), "message should name env::foo: {m}")
         }

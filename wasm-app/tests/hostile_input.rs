@@ -5,13 +5,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
+use common::cli;
 use wasm_app::formats;
 
 /// Every batch of `path` read through `formats::open`, or the first error.
@@ -107,30 +107,14 @@ fn write_temp(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-fn wasm_app(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(args)
-        .env(
-            "WASM_APP_CACHE_DIR",
-            std::env::temp_dir().join("wasm-app-hostile-input-cache"),
-        )
-        .output()
-        .expect("run wasm-app")
-}
-
 fn echo_through_cli(input: &Path, extra: &[&str]) -> std::process::Output {
-    let module = common::modules_dir().join("wasm_module2.wasm");
-    let mut args = vec![
-        "process",
-        "--quiet",
-        "--module",
-        module.to_str().expect("utf8"),
-        "--command",
-        "echo",
-        input.to_str().expect("utf8"),
-    ];
+    let mut args = vec!["--quiet", cli::arg(input)];
     args.extend_from_slice(extra);
-    wasm_app(&args)
+    cli::process(
+        "echo",
+        &args,
+        &std::env::temp_dir().join("wasm-app-hostile-input-cache"),
+    )
 }
 
 fn assert_one_error_line(o: &std::process::Output, needle: &str) {

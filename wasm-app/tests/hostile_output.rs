@@ -26,28 +26,14 @@ fn guest_returning(payload: &[u8]) -> String {
     format!(
         r#"(module
   (memory (export "memory") {pages})
-  (global $next (mut i32) (i32.const {end}))
-  (func (export "wasm_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local $need i32)
-    (local.set $p (i32.and (i32.add (global.get $next) (i32.const 63)) (i32.const -64)))
-    (global.set $next (i32.add (local.get $p) (local.get $n)))
-    (local.set $need
-      (i32.sub (global.get $next) (i32.mul (memory.size) (i32.const 65536))))
-    (if (i32.gt_s (local.get $need) (i32.const 0))
-      (then
-        (if (i32.lt_s
-              (memory.grow (i32.add (i32.div_u (local.get $need) (i32.const 65536)) (i32.const 1)))
-              (i32.const 0))
-          (then (return (i32.const 0))))))
-    (local.get $p))
-  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))
+{alloc}
   (func (export "wasm_memory_process_data_arrow") (param i32 i32 i32 i32) (result i32)
     (i32.store (i32.const 8) (i32.const {AT}))
     (i32.store (i32.const 12) (i32.const {len}))
     (i32.const 8))
   (data (i32.const {AT}) "{data}"))"#,
-        len = payload.len()
+        len = payload.len(),
+        alloc = common::wat::bump_allocator(end),
     )
 }
 

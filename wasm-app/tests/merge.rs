@@ -5,26 +5,16 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
-use wasm_app::pipeline::{self, Options, Step};
+use arrow::datatypes::{DataType, Field, Schema, UInt64Type};
+use common::cli::{self, arg};
+use common::steps::{self, step};
+use wasm_app::pipeline::Step;
 use wasm_app::transport::{self, Table};
-use wasm_app::{Module, Policy};
-
-fn step(module: &Module, command: &str, config: &[(&str, &str)]) -> Step {
-    Step {
-        module: module.clone(),
-        command: command.to_string(),
-        config: config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
-}
+use wasm_app::Policy;
 
 /// Runs `steps` over `input` and collects the output as one batch.
 fn run(
@@ -33,25 +23,9 @@ fn run(
     batch_size: usize,
     threads: usize,
 ) -> anyhow::Result<RecordBatch> {
-    let mut schema: Option<SchemaRef> = None;
-    let mut out = Vec::new();
-    pipeline::run(
-        steps,
-        Options {
-            threads,
-            ordered: true,
-        },
-        batch_size,
-        input.batches.clone().into_iter().map(Ok),
-        |s, b| {
-            schema.get_or_insert_with(|| s.clone());
-            out.push(b.clone());
-            Ok(())
-        },
-        |_| {},
-    )?;
-    let schema = schema.unwrap_or_else(|| Arc::new(Schema::empty()));
-    Ok(arrow::compute::concat_batches(&schema, &out)?)
+    Ok(steps::concat(&steps::run(
+        steps, input, batch_size, threads,
+    )?))
 }
 
 /// `(rows, batches, bytes)` of `count`'s output, which must be one row.
@@ -191,23 +165,8 @@ fn old_guest_wat(stream: &[u8]) -> String {
     format!(
         r#"(module
   (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 8192))
   (data (i32.const 1024) "{bytes}")
-  (func (export "wasm_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local $need i32)
-    (local.set $p (i32.and (i32.add (global.get $next) (i32.const 63)) (i32.const -64)))
-    (global.set $next (i32.add (local.get $p) (local.get $n)))
-    (local.set $need
-      (i32.sub (global.get $next) (i32.mul (memory.size) (i32.const 65536))))
-    (if (i32.gt_s (local.get $need) (i32.const 0))
-      (then
-        (if (i32.lt_s
-              (memory.grow (i32.add (i32.div_u (local.get $need) (i32.const 65536)) (i32.const 1)))
-              (i32.const 0))
-          (then (return (i32.const 0))))))
-    (local.get $p))
-  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))
+{alloc}
   (func (export "wasm_memory_process_data_arrow")
         (param i32 i32) (param $data i32) (param $data_len i32) (result i32)
     (i32.store (i32.const 16) (i32.const 0))
@@ -218,7 +177,8 @@ fn old_guest_wat(stream: &[u8]) -> String {
         (i32.store (i32.const 20) (i32.const {len}))))
     (i32.const 16)))
 "#,
-        len = stream.len()
+        len = stream.len(),
+        alloc = common::wat::bump_allocator(8192),
     )
 }
 
@@ -259,19 +219,8 @@ fn a_guest_without_merge_support_fails_clearly_on_several_threads() {
     assert!(msg.contains("--threads 1"), "{msg}");
 }
 
-fn wasm_app(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(args)
-        .env(
-            "WASM_APP_CACHE_DIR",
-            std::env::temp_dir().join("wasm-app-merge-cache"),
-        )
-        .output()
-        .expect("run wasm-app")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
+fn cache() -> PathBuf {
+    std::env::temp_dir().join("wasm-app-merge-cache")
 }
 
 #[test]
@@ -281,38 +230,32 @@ fn the_cli_prints_one_count_whatever_threads() {
     let path = tmp.path().join("in.arrows");
     transport::write_ipc(&path, &input).expect("write input");
     let (batches, bytes) = expected_batches_and_bytes(&input, 100);
-    let module2 = common::modules_dir().join("wasm_module2.wasm");
     for threads in ["1", "2", "4"] {
         let out = tmp.path().join(format!("count{threads}.arrows"));
-        let o = wasm_app(&[
-            "process",
-            "--module",
-            s(&module2),
-            "--command",
+        let o = cli::process(
             "count",
-            s(&path),
-            "-o",
-            s(&out),
-            "--batch-size",
-            "100",
-            "--threads",
-            threads,
-        ]);
+            &[
+                arg(&path),
+                "-o",
+                arg(&out),
+                "--batch-size",
+                "100",
+                "--threads",
+                threads,
+            ],
+            &cache(),
+        );
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{threads} threads: {stderr}");
         let t = transport::read_ipc(&out).expect("read output");
-        let t = arrow::compute::concat_batches(&t.schema, &t.batches).expect("concat");
-        assert_eq!(totals(&t), (5000, batches, bytes), "{threads} threads");
+        assert_eq!(
+            totals(&steps::concat(&t)),
+            (5000, batches, bytes),
+            "{threads} threads"
+        );
     }
     // The default thread count (the number of cores) too, printed as a table.
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        s(&module2),
-        "--command",
-        "count",
-        s(&path),
-    ]);
+    let o = cli::process("count", &[arg(&path)], &cache());
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout.matches("| 5000 ").count(), 1, "{stdout}");
@@ -320,18 +263,21 @@ fn the_cli_prints_one_count_whatever_threads() {
     // A module without merge support: one `error:` line, exit status 1.
     let old = tmp.path().join("old.wat");
     std::fs::write(&old, old_guest()).expect("write guest");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        s(&old),
-        "--command",
-        "count",
-        s(&path),
-        "--batch-size",
-        "10",
-        "--threads",
-        "4",
-    ]);
+    let o = cli::wasm_app(
+        &[
+            "process",
+            "--module",
+            arg(&old),
+            "--command",
+            "count",
+            arg(&path),
+            "--batch-size",
+            "10",
+            "--threads",
+            "4",
+        ],
+        &cache(),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.starts_with("error: "), "{err}");

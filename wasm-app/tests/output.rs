@@ -17,11 +17,10 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::ipc::writer::{FileWriter, StreamWriter};
 use arrow::util::pretty::pretty_format_batches;
+use wasm_abi::built;
 
 fn wasm_app() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasm-app"));
-    c.env("WASM_APP_CACHE_DIR", cache_dir());
-    c
+    common::cli::command(&cache_dir())
 }
 
 fn cache_dir() -> std::path::PathBuf {
@@ -29,10 +28,7 @@ fn cache_dir() -> std::path::PathBuf {
 }
 
 fn module2() -> String {
-    common::modules_dir()
-        .join("wasm_module2.wasm")
-        .display()
-        .to_string()
+    common::guest_arg(built::MODULE2)
 }
 
 fn echo(input: &Path, output: &Path, extra: &[&str]) -> Output {

@@ -13,24 +13,11 @@ use wasm_app::Policy;
 /// Echoes its data stream (copied to a fresh area); a call with more than
 /// 2048 bytes of data first spins for a while (about a second), so only the
 /// batch holding the long first row is slow.
-const SLOW_FIRST: &str = r#"(module
+fn slow_first() -> String {
+    format!(
+        r#"(module
   (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 1024))
-  (func $alloc (export "wasm_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local $need i32)
-    (local.set $p (i32.and (i32.add (global.get $next) (i32.const 63)) (i32.const -64)))
-    (global.set $next (i32.add (local.get $p) (local.get $n)))
-    (local.set $need
-      (i32.sub (global.get $next) (i32.mul (memory.size) (i32.const 65536))))
-    (if (i32.gt_s (local.get $need) (i32.const 0))
-      (then
-        (if (i32.lt_s
-              (memory.grow (i32.add (i32.div_u (local.get $need) (i32.const 65536)) (i32.const 1)))
-              (i32.const 0))
-          (then (return (i32.const 0))))))
-    (local.get $p))
-  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))
+{alloc}
   (func (export "wasm_memory_process_data_arrow")
         (param i32 i32) (param $data i32) (param $len i32) (result i32)
     (local $i i32)
@@ -48,7 +35,10 @@ const SLOW_FIRST: &str = r#"(module
     (i32.store (i32.const 16) (local.get $out))
     (i32.store (i32.const 20) (local.get $len))
     (i32.const 16)))
-"#;
+"#,
+        alloc = common::wat::bump_allocator(1024)
+    )
+}
 
 /// `n` one-column rows; row 0 is long (its batch alone exceeds 2048 bytes).
 fn rows(n: usize) -> RecordBatch {
@@ -68,7 +58,7 @@ fn rows(n: usize) -> RecordBatch {
 #[test]
 fn a_slow_first_batch_does_not_pile_up_the_results_after_it() {
     let module = common::runtime()
-        .load_bytes("slow_first.wat", SLOW_FIRST.as_bytes(), Policy::default())
+        .load_bytes("slow_first.wat", slow_first().as_bytes(), Policy::default())
         .expect("load");
     let step = Step {
         module,

@@ -5,9 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli;
+use wasm_abi::built;
 use wasm_app::policy::{DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_TIMEOUT};
 use wasm_app::text::MAX_GUEST_TEXT;
 use wasm_app::{Error, Limit, Plugin, Policy, StringAbi};
@@ -104,8 +105,9 @@ fn guest_error_text_is_capped_and_escaped() {
 
 #[test]
 fn the_cli_prints_guest_text_on_one_escaped_line() {
-    let o = Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args([
+    let cache = tempfile::tempdir().expect("tempdir");
+    let o = cli::wasm_app(
+        &[
             "greet",
             "--no-cache",
             "--module",
@@ -113,9 +115,9 @@ fn the_cli_prints_guest_text_on_one_escaped_line() {
             "--abi",
             "rust",
             "x",
-        ])
-        .output()
-        .expect("run wasm-app");
+        ],
+        cache.path(),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err:.200}");
     assert!(
@@ -133,7 +135,7 @@ fn the_cli_prints_guest_text_on_one_escaped_line() {
 
 #[test]
 fn a_module_over_its_size_limit_is_refused_before_compiling() {
-    let path = common::modules_dir().join("wasm_module2.wasm");
+    let path = common::guest_path(built::MODULE2);
     let mut policy = Policy::default();
     policy.limits.max_module_size = 64 << 10;
     match common::runtime().load(&path, policy) {
@@ -147,7 +149,7 @@ fn a_module_over_its_size_limit_is_refused_before_compiling() {
 fn a_compilation_over_its_time_limit_is_abandoned() {
     // wasm_module2 takes Cranelift far longer than 1 ms, and this runtime
     // has no cache, so it is compiled.
-    let path = common::modules_dir().join("wasm_module2.wasm");
+    let path = common::guest_path(built::MODULE2);
     let mut policy = Policy::default();
     policy.limits.compile_timeout = Duration::from_millis(1);
     let started = Instant::now();

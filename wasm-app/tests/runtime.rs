@@ -5,6 +5,8 @@ mod common;
 
 use std::path::Path;
 
+use common::cli;
+use wasm_abi::built;
 use wasm_app::cache::CacheOutcome;
 use wasm_app::{EngineOptions, Error, Limit, Plugin, Policy, Runtime, StringAbi};
 
@@ -21,7 +23,7 @@ fn compiled_modules_are_cached_verified_and_rebuilt_when_corrupt() {
         cache_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     };
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     let load = || {
         let rt = Runtime::new(opts.clone()).expect("runtime");
         let m = rt.load(&path, Policy::default()).expect("load");
@@ -56,7 +58,7 @@ fn compiled_modules_are_cached_verified_and_rebuilt_when_corrupt() {
 #[test]
 fn another_engine_configuration_does_not_share_cache_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     let with_fuel = |fuel: bool| {
         let rt = Runtime::new(EngineOptions {
             cache_dir: Some(dir.path().to_path_buf()),
@@ -93,7 +95,7 @@ fn pooling_allocator_caps_live_instances() {
     })
     .expect("pooling runtime");
     let m = rt
-        .load(common::modules_dir().join("wasm_module1.wasm"), policy)
+        .load(common::guest_path(built::MODULE1), policy)
         .expect("load");
     let mut a = Plugin::new(m.clone());
     a.instantiate().expect("first");
@@ -120,7 +122,7 @@ fn manifest_pins_the_module_hash() {
     let manifest = dir.path().join("policy.toml");
     std::fs::write(&manifest, format!("sha256 = \"{}\"\n", "ab".repeat(32))).expect("write");
     let policy = Policy::from_file(&manifest).expect("policy");
-    let path = common::modules_dir().join("wasm_module1.wasm");
+    let path = common::guest_path(built::MODULE1);
     match common::runtime().load(&path, policy) {
         Err(Error::PolicyDenied(m)) => assert!(m.contains("SHA-256"), "{m}"),
         Err(e) => panic!("expected PolicyDenied, got {e:?}"),
@@ -143,27 +145,21 @@ fn cli_policy_file_and_flag_override() {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = dir.path().join("policy.toml");
     std::fs::write(&manifest, "timeout = \"30s\"\n").expect("write");
+    let (cache, spin) = (dir.path().join("cache"), data("spin.wat"));
+    // `greet x` on spin.wat with the manifest, and `extra` arguments.
+    let greet = |extra: &[&str]| {
+        let mut args = vec!["greet", "--module", cli::arg(&spin)];
+        args.extend_from_slice(&["--policy", cli::arg(&manifest)]);
+        args.extend_from_slice(extra);
+        cli::wasm_app(&args, &cache)
+    };
     // The flag overrides the manifest's 30 s.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(["greet", "--module"])
-        .arg(data("spin.wat"))
-        .arg("--policy")
-        .arg(&manifest)
-        .args(["--timeout", "100ms", "--no-cache", "x"])
-        .output()
-        .expect("run");
+    let o = greet(&["--timeout", "100ms", "--no-cache", "x"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("time limit of 100ms"), "{err}");
     std::fs::write(&manifest, "network = true\n").expect("write");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(["greet", "--module"])
-        .arg(data("spin.wat"))
-        .arg("--policy")
-        .arg(&manifest)
-        .arg("x")
-        .output()
-        .expect("run");
+    let o = greet(&["x"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.starts_with("error: invalid policy") && err.contains("network"),

@@ -4,53 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use wasm_app::pipeline::{self, Options, Step};
+use arrow::datatypes::{DataType, Field, Schema};
+use common::cli::{self, arg};
+use common::steps::{self, concat, run};
+use wasm_app::pipeline::{self, Step};
 use wasm_app::transport::{self, Table};
 
 fn step(command: &str, config: &[(&str, &str)]) -> Step {
-    Step {
-        module: common::arrow_module(),
-        command: command.to_string(),
-        config: config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
-}
-
-/// Runs `steps` over `input` and collects the output.
-fn run(steps: &[Step], input: &Table, batch_size: usize, threads: usize) -> anyhow::Result<Table> {
-    let mut schema: Option<SchemaRef> = None;
-    let mut out = Vec::new();
-    pipeline::run(
-        steps,
-        Options {
-            threads,
-            ordered: true,
-        },
-        batch_size,
-        input.batches.clone().into_iter().map(Ok),
-        |s, b| {
-            schema.get_or_insert_with(|| s.clone());
-            out.push(b.clone());
-            Ok(())
-        },
-        |_| {},
-    )?;
-    Ok(Table {
-        schema: schema.unwrap_or_else(|| input.schema.clone()),
-        batches: out,
-    })
-}
-
-fn concat(t: &Table) -> RecordBatch {
-    arrow::compute::concat_batches(&t.schema, &t.batches).expect("concat")
+    steps::step(&common::arrow_module(), command, config)
 }
 
 #[test]
@@ -249,26 +214,8 @@ fn a_pipeline_equals_its_steps_run_one_after_another() {
     assert_eq!(concat(&chained), concat(&second));
 }
 
-fn wasm_app(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasm-app"))
-        .args(args)
-        .env(
-            "WASM_APP_CACHE_DIR",
-            std::env::temp_dir().join("wasm-app-streaming-cache"),
-        )
-        .output()
-        .expect("run wasm-app")
-}
-
-fn module2() -> String {
-    common::modules_dir()
-        .join("wasm_module2.wasm")
-        .display()
-        .to_string()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
+fn cache() -> PathBuf {
+    std::env::temp_dir().join("wasm-app-streaming-cache")
 }
 
 #[test]
@@ -280,20 +227,19 @@ fn csv_and_parquet_round_trip_through_the_cli() {
     let mut prev = ipc.clone();
     for name in ["a.csv", "b.parquet", "c.arrow", "d.arrows"] {
         let out = tmp.path().join(name);
-        let o = wasm_app(&[
-            "process",
-            "--module",
-            &module2(),
-            "--command",
+        let o = cli::process(
             "echo",
-            s(&prev),
-            "-o",
-            s(&out),
-            "--batch-size",
-            "300",
-            "--threads",
-            "2",
-        ]);
+            &[
+                arg(&prev),
+                "-o",
+                arg(&out),
+                "--batch-size",
+                "300",
+                "--threads",
+                "2",
+            ],
+            &cache(),
+        );
         assert!(
             o.status.success(),
             "{name}: {}",
@@ -334,16 +280,7 @@ fn compressed_ipc_input_is_read() {
         w.write(&input.batches[0]).expect("write");
         w.finish().expect("finish");
         let out = tmp.path().join(format!("out-{name}"));
-        let o = wasm_app(&[
-            "process",
-            "--module",
-            &module2(),
-            "--command",
-            "echo",
-            s(&path),
-            "-o",
-            s(&out),
-        ]);
+        let o = cli::process("echo", &[arg(&path), "-o", arg(&out)], &cache());
         assert!(
             o.status.success(),
             "{name}: {}",
@@ -366,20 +303,19 @@ fn truncated_input_keeps_a_valid_prefix_and_names_file_and_batch() {
     let cut = tmp.path().join("cut.arrows");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
     let out = tmp.path().join("out.arrow");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        &module2(),
-        "--command",
+    let o = cli::process(
         "echo",
-        s(&cut),
-        "-o",
-        s(&out),
-        "--batch-size",
-        "100",
-        "--threads",
-        "3",
-    ]);
+        &[
+            arg(&cut),
+            "-o",
+            arg(&out),
+            "--batch-size",
+            "100",
+            "--threads",
+            "3",
+        ],
+        &cache(),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -400,31 +336,13 @@ fn inputs_with_different_schemas_are_refused_naming_the_file() {
     let b = tmp.path().join("b.arrows");
     transport::write_ipc(&a, &docs(10)).expect("a");
     transport::write_ipc(&b, &transport::study_example().expect("example")).expect("b");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        &module2(),
-        "--command",
-        "echo",
-        s(&a),
-        s(&b),
-    ]);
+    let o = cli::process("echo", &[arg(&a), arg(&b)], &cache());
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("b.arrows") && err.contains("schema"), "{err}");
     // Same schema twice: one stream.
     let out = tmp.path().join("ab.arrows");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        &module2(),
-        "--command",
-        "echo",
-        s(&a),
-        s(&a),
-        "-o",
-        s(&out),
-    ]);
+    let o = cli::process("echo", &[arg(&a), arg(&a), "-o", arg(&out)], &cache());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(transport::read_ipc(&out).expect("read").num_rows(), 20);
 }
@@ -441,18 +359,11 @@ fn corrupt_csv_line_is_an_error_naming_the_file() {
     text.push_str("1500,not-a-number\n");
     std::fs::write(&csv, text).expect("write");
     let out = tmp.path().join("o.arrows");
-    let o = wasm_app(&[
-        "process",
-        "--module",
-        &module2(),
-        "--command",
+    let o = cli::process(
         "echo",
-        s(&csv),
-        "-o",
-        s(&out),
-        "--batch-size",
-        "100",
-    ]);
+        &[arg(&csv), "-o", arg(&out), "--batch-size", "100"],
+        &cache(),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("bad.csv") && err.contains("batch 15"), "{err}");

@@ -11,26 +11,21 @@
 //!   call, decode), Extism's by encoding the same IPC stream, `call("echo")`
 //!   and decoding the answer with the same decoder.
 //!
-//! Guests: ours from `WASM_APP_MODULES` (default `target/wasm-modules`), the
-//! Extism one from `EXTISM_GUEST` (default
+//! Guests: ours from `WASM_APP_MODULES` (default `target/wasm-modules`, found
+//! by `wasm_abi::built`), the Extism one from `EXTISM_GUEST` (default
 //! `bench-peers/target/wasm32-unknown-unknown/guest/extism_guest.wasm`).
 //! Run with `make bench` or `make bench-peers` from the repository root.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use wasm_abi::built;
 use wasm_app::transport::{self, Table};
 use wasm_app::{EngineOptions, Plugin, Policy, Runtime, StringAbi};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-fn modules() -> PathBuf {
-    std::env::var_os("WASM_APP_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(ROOT).join("target/wasm-modules"))
-}
 
 fn extism_guest() -> PathBuf {
     std::env::var_os("EXTISM_GUEST")
@@ -41,10 +36,11 @@ fn extism_guest() -> PathBuf {
         })
 }
 
-fn ours(rt: &Runtime, name: &str) -> Plugin {
+fn ours(rt: &Runtime, file: &str) -> Plugin {
+    let path = built::guest(Path::new(ROOT), file).unwrap_or_else(|e| panic!("{e}"));
     let m = rt
-        .load(&modules().join(name), Policy::default())
-        .unwrap_or_else(|e| panic!("{name}: {e} (run `make guests`)"));
+        .load(&path, Policy::default())
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
     Plugin::new(m)
 }
 
@@ -60,7 +56,7 @@ fn extism_plugin() -> extism::Plugin {
 
 fn greet(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
-    let mut p = ours(&rt, "wasm_module1.wasm");
+    let mut p = ours(&rt, built::MODULE1);
     let mut x = extism_plugin();
     let mut g = c.benchmark_group("peers_greet");
     for size in [4usize, 1024, 64 * 1024] {
@@ -97,7 +93,7 @@ fn extism_echo(x: &mut extism::Plugin, t: &Table) -> Option<Table> {
 
 fn echo(c: &mut Criterion) {
     let rt = Runtime::new(EngineOptions::default()).expect("runtime");
-    let mut p = ours(&rt, "wasm_module2.wasm");
+    let mut p = ours(&rt, built::MODULE2);
     let mut x = extism_plugin();
     let mut g = c.benchmark_group("peers_echo");
     g.sample_size(10);

@@ -1,8 +1,9 @@
 //! The study's own commands: `demo` and `bench`, over the built guests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use wasm_abi::built;
 
 use wasm_app::text::escape_controls;
 use wasm_app::{transport, EngineOptions, Plugin, Policy, Runtime, StringAbi};
@@ -10,29 +11,20 @@ use wasm_app::{transport, EngineOptions, Plugin, Policy, Runtime, StringAbi};
 use super::args::PolicyArgs;
 use crate::outln;
 
-/// Default folder of the built guests.
 /// Worker threads when not given: one per available core.
 pub(super) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn modules_dir(given: Option<PathBuf>) -> PathBuf {
-    if let Some(d) = given {
-        return d;
-    }
-    if let Some(d) = std::env::var_os("WASM_APP_MODULES") {
-        return PathBuf::from(d);
-    }
-    let local = PathBuf::from("target/wasm-modules");
-    if local.is_dir() {
-        return local;
-    }
-    // Next to the binary: target/<profile>/wasm-app -> target/wasm-modules.
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("wasm-modules")))
-        .filter(|d| d.is_dir())
-        .unwrap_or(local)
+/// Folder of the built study guests when `--modules` is not given
+/// (`wasm_abi::built`: `$WASM_APP_MODULES`, else the `target/wasm-modules`
+/// of the workspace holding this executable, else of the working directory,
+/// for an installed binary run in a checkout).
+fn default_modules_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().unwrap_or_default();
+    built::modules_dir(&exe, &built::STUDY)
+        .or_else(|e| built::modules_dir(Path::new("."), &built::STUDY).map_err(|_| e))
+        .map_err(|e| anyhow::anyhow!("{e}, or pass --modules DIR"))
 }
 
 pub(super) fn bench(
@@ -91,9 +83,11 @@ pub(super) fn bench(
 /// wasm_module1.wasm and wasm_module2.wasm in the modules folder, or an
 /// error that says how to build them.
 fn study_modules(modules: Option<PathBuf>) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let dir = modules_dir(modules);
-    let m1 = dir.join("wasm_module1.wasm");
-    let m2 = dir.join("wasm_module2.wasm");
+    let dir = match modules {
+        Some(dir) => dir,
+        None => default_modules_dir()?,
+    };
+    let [m1, m2] = built::STUDY.map(|f| dir.join(f));
     for m in [&m1, &m2] {
         if !m.is_file() {
             bail!(

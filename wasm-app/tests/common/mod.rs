@@ -1,28 +1,50 @@
 //! Shared by the integration tests: where the built guests and the Arrow
-//! test data live, and one runtime + compiled module per test binary.
+//! test data live, and one runtime + compiled module per test binary;
+//! the hostile modules of `tests/hostile/`; running the CLI (`cli`),
+//! pipelines (`steps`), hang guards (`guard`) and generated guests' WAT
+//! (`wat`).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+pub mod cli;
+pub mod guard;
+pub mod steps;
+pub mod wat;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use wasm_abi::built;
 use wasm_app::{EngineOptions, Module, Policy, Runtime};
 
-/// Folder of the built guests (`make guests`).
+/// Folder of the built guests (`make guests`): `$WASM_APP_MODULES`, else the
+/// workspace's `target/wasm-modules` (see `wasm_abi::built`).
 pub fn modules_dir() -> PathBuf {
-    let dir = std::env::var_os("WASM_APP_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../target/wasm-modules"
-            ))
-        });
-    assert!(
-        dir.join("wasm_module1.wasm").is_file() && dir.join("wasm_module2.wasm").is_file(),
-        "guest modules not built: run `make guests` (none in {})",
-        dir.display()
-    );
-    dir
+    built::modules_dir(Path::new(env!("CARGO_MANIFEST_DIR")), &built::STUDY)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The built guest `file` (one of `wasm_abi::built`'s names).
+pub fn guest_path(file: &str) -> PathBuf {
+    built::guest(Path::new(env!("CARGO_MANIFEST_DIR")), file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`guest_path`] as a command-line argument.
+pub fn guest_arg(file: &str) -> String {
+    guest_path(file).display().to_string()
+}
+
+/// `tests/hostile/FILE`: a hand-written hostile module.
+pub fn hostile_path(file: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile")).join(file)
+}
+
+/// A hostile module that is expected to load (its misbehaviour comes
+/// later), on the fuel-metered runtime.
+pub fn load_hostile(file: &str, policy: Policy) -> Module {
+    fuel_runtime()
+        .load(hostile_path(file), policy)
+        .unwrap_or_else(|e| panic!("hostile module {file} should load: {e}"))
 }
 
 /// `../shared/arrow-testing` next to the project (or `$ARROW_TESTING_DIR`).
@@ -69,69 +91,56 @@ pub fn fuel_runtime() -> &'static Runtime {
     })
 }
 
-/// `wasm_module1.wasm`, compiled once per test binary.
+/// A guest built by `make guests`, compiled once per test binary per name
+/// (each in its own cell, so different guests compile in parallel).
+fn load_built(file: &'static str) -> Module {
+    type Cells = Mutex<HashMap<&'static str, Arc<OnceLock<Module>>>>;
+    static CELLS: OnceLock<Cells> = OnceLock::new();
+    let cell = CELLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(file)
+        .or_default()
+        .clone();
+    cell.get_or_init(|| {
+        runtime()
+            .load(guest_path(file), Policy::default())
+            .unwrap_or_else(|e| panic!("load {file}: {e}"))
+    })
+    .clone()
+}
+
+/// `wasm_module1.wasm` (the Rust greeter).
 pub fn greeter() -> Module {
-    static M: OnceLock<Module> = OnceLock::new();
-    M.get_or_init(|| {
-        runtime()
-            .load(modules_dir().join("wasm_module1.wasm"), Policy::default())
-            .expect("load wasm_module1")
-    })
-    .clone()
+    load_built(built::MODULE1)
 }
 
-/// `wasm_module_c.wasm` (the C greeter), compiled once per test binary.
+/// `wasm_module_c.wasm` (the C greeter).
 pub fn greeter_c() -> Module {
-    static M: OnceLock<Module> = OnceLock::new();
-    M.get_or_init(|| {
-        let path = modules_dir().join("wasm_module_c.wasm");
-        assert!(
-            path.is_file(),
-            "C guest not built: run `make guests` (no {})",
-            path.display()
-        );
-        runtime()
-            .load(&path, Policy::default())
-            .expect("load wasm_module_c")
-    })
-    .clone()
+    load_built(built::MODULE_C)
 }
 
-/// A guest built by `make guests`, compiled once per test binary per name.
-fn built(file: &'static str) -> Module {
-    static M: OnceLock<std::sync::Mutex<std::collections::HashMap<&'static str, Module>>> =
-        OnceLock::new();
-    let mut map = M.get_or_init(Default::default).lock().expect("module map");
-    map.entry(file)
-        .or_insert_with(|| {
-            let path = modules_dir().join(file);
-            assert!(
-                path.is_file(),
-                "guest not built: run `make guests` (no {})",
-                path.display()
-            );
-            runtime()
-                .load(&path, Policy::default())
-                .unwrap_or_else(|e| panic!("load {file}: {e}"))
-        })
-        .clone()
+/// `wasm_module2.wasm` (the Arrow processor).
+pub fn arrow_module() -> Module {
+    load_built(built::MODULE2)
 }
 
 /// `wasm_component_greeter.wasm`: the greeter as a component (WIT `greeter`).
 pub fn greeter_component() -> Module {
-    built("wasm_component_greeter.wasm")
+    load_built(built::COMPONENT_GREETER)
 }
 
 /// `wasm_component_arrow.wasm`: the Arrow processor as a component (WIT
 /// `arrow-processor`).
 pub fn arrow_component() -> Module {
-    built("wasm_component_arrow.wasm")
+    load_built(built::COMPONENT_ARROW)
 }
 
 /// `wasm_component_hostile.wasm`: a `greeter` component that misbehaves on
 /// request (see `wasm-component-hostile/src/lib.rs`).
 pub fn hostile_component_path() -> PathBuf {
-    modules_dir().join("wasm_component_hostile.wasm")
+    guest_path(built::COMPONENT_HOSTILE)
 }
 
 /// Every greeter guest, named: the Rust one, the C one and the component.
@@ -149,15 +158,4 @@ pub fn arrow_modules() -> Vec<(&'static str, Module)> {
         ("wasm_module2", arrow_module()),
         ("wasm_component_arrow", arrow_component()),
     ]
-}
-
-/// `wasm_module2.wasm`, compiled once per test binary.
-pub fn arrow_module() -> Module {
-    static M: OnceLock<Module> = OnceLock::new();
-    M.get_or_init(|| {
-        runtime()
-            .load(modules_dir().join("wasm_module2.wasm"), Policy::default())
-            .expect("load wasm_module2")
-    })
-    .clone()
 }
