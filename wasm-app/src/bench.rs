@@ -12,10 +12,10 @@ use anyhow::{bail, Context};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, TimestampSecondType, UInt64Type};
 
-use crate::abi::greeter::StringAbi;
 use crate::module::Module;
 use crate::pipeline::{self, Options, Step};
 use crate::plugin::Plugin;
+use crate::string_abi::StringAbi;
 use crate::transport::{self, Table};
 
 /// Median wall time of `repeat` runs of `f`, after one warm-up run.

@@ -36,16 +36,16 @@ pub enum Limit {
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Limit::Memory(b) => write!(f, "memory limit of {}", crate::policy::format_size(*b)),
+            Limit::Memory(b) => write!(f, "memory limit of {}", crate::text::format_size(*b)),
             Limit::Time(d) => write!(f, "time limit of {d:?}"),
             Limit::Fuel(n) => write!(f, "fuel limit of {n}"),
             Limit::TableElements(n) => write!(f, "table limit of {n} elements"),
             Limit::Instances(n) => write!(f, "instance limit of {n}"),
             Limit::ModuleSize(b) => {
-                write!(f, "module size limit of {}", crate::policy::format_size(*b))
+                write!(f, "module size limit of {}", crate::text::format_size(*b))
             }
             Limit::CompileTime(d) => write!(f, "compile time limit of {d:?}"),
-            Limit::Output(b) => write!(f, "output limit of {}", crate::policy::format_size(*b)),
+            Limit::Output(b) => write!(f, "output limit of {}", crate::text::format_size(*b)),
         }
     }
 }
@@ -164,7 +164,8 @@ impl std::error::Error for LimitHit {}
 /// names the export or step in messages.
 pub(crate) fn classify(
     err: wasmtime::Error,
-    limits: &crate::policy::Limits,
+    timeout: Duration,
+    fuel: Option<u64>,
     during: &str,
 ) -> Error {
     if let Some(hit) = err.downcast_ref::<LimitHit>() {
@@ -178,8 +179,8 @@ pub(crate) fn classify(
         .map(|b| b.to_string())
         .filter(|b| !b.trim().is_empty());
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Error::LimitExceeded(Limit::Time(limits.timeout)),
-        Some(Trap::OutOfFuel) => Error::LimitExceeded(Limit::Fuel(limits.fuel.unwrap_or(0))),
+        Some(Trap::Interrupt) => Error::LimitExceeded(Limit::Time(timeout)),
+        Some(Trap::OutOfFuel) => Error::LimitExceeded(Limit::Fuel(fuel.unwrap_or(0))),
         // wasmtime words it "call stack exhausted"; say what happened.
         Some(Trap::StackOverflow) => Error::Trap {
             message: format!("stack overflow ({}) (in {during})", Trap::StackOverflow),

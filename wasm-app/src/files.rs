@@ -21,8 +21,8 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 };
 use wasmtime_wasi::{ResourceTable, WasiView};
 
+use crate::host::ComponentState;
 use crate::host::HostState;
-use crate::instance::component::ComponentState;
 
 /// Files and directories open in `table`.
 fn open_descriptors(table: &mut ResourceTable) -> usize {

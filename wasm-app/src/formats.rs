@@ -17,40 +17,14 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
+use crate::format::Batches;
+pub use crate::format::Format;
 use crate::ipc_check::Refusal;
-use crate::ipc_read::{Bounds, IpcReader};
+use crate::ipc_input::IpcReader;
+use crate::ipc_read::Bounds;
 
 /// Lines read to infer a CSV schema.
 const CSV_INFER_LINES: usize = 1000;
-
-/// A tabular file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Arrow IPC file (`.arrow`, `.feather`).
-    Arrow,
-    /// Arrow IPC stream (`.arrows`, `.stream`).
-    Arrows,
-    /// Comma-separated values with a header line (`.csv`).
-    Csv,
-    /// Apache Parquet (`.parquet`).
-    Parquet,
-}
-
-impl Format {
-    /// The format an extension names, if any.
-    pub fn from_path(path: &Path) -> Option<Format> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "arrow" | "feather" | "arrow_file" => Format::Arrow,
-            "arrows" | "stream" => Format::Arrows,
-            "csv" => Format::Csv,
-            "parquet" | "pq" => Format::Parquet,
-            _ => return None,
-        })
-    }
-}
-
-pub(crate) type Batches = Box<dyn Iterator<Item = anyhow::Result<RecordBatch>> + Send>;
 
 /// Batches from one input, read lazily.
 pub struct Source {

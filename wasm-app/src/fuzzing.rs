@@ -105,7 +105,7 @@ pub fn guest_memory(data: &[u8]) {
         }
     }
     // The C greeter caps its search; a small cap reaches the cap's path too.
-    for cap in [crate::abi::greeter::MAX_GREETING, 16] {
+    for cap in [crate::string_abi::MAX_GREETING, 16] {
         if let Ok(s) = memory::read_cstr(mem, ret, cap, "greeting") {
             let _ = memory::utf8(s, "greeting");
         }

@@ -1,17 +1,19 @@
-//! Per-store host state: the WASI context a policy grants, and the limiter
-//! that enforces the policy's memory and table caps.
+//! Per-store host state, for core modules ([`HostState`]) and components
+//! ([`ComponentState`]): the WASI context a policy grants, the limiter that
+//! enforces its memory and table caps, and the guest's stderr tail.
 
 use anyhow::Context;
+use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::error::{Limit, LimitHit};
 use crate::policy::Policy;
 use crate::stderr_tail::StderrTail;
 
-/// What every [`wasmtime::Store`] of this crate carries.
-pub struct HostState {
+/// What the store of a core module carries.
+pub(crate) struct HostState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limiter: Limiter,
     /// `max-open-files`, enforced by [`crate::files`].
@@ -22,7 +24,7 @@ pub struct HostState {
 
 impl HostState {
     /// Builds the state for one instance: only what `policy` grants.
-    pub fn new(policy: &Policy) -> anyhow::Result<Self> {
+    pub(crate) fn new(policy: &Policy) -> anyhow::Result<Self> {
         let stderr = StderrTail::default();
         Ok(HostState {
             wasi: wasi_builder(policy, &stderr)?.build_p1(),
@@ -30,6 +32,40 @@ impl HostState {
             max_open_files: policy.limits.max_open_files as usize,
             stderr,
         })
+    }
+}
+
+/// Per-store state of a component instance: its WASI 0.2 context and
+/// resource table, and the policy's limiter.
+pub(crate) struct ComponentState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    /// `max-open-files`, enforced by [`crate::files`].
+    pub(crate) max_open_files: usize,
+    /// The end of what the guest wrote to stderr ([`crate::stderr_tail`]).
+    pub(crate) stderr: StderrTail,
+}
+
+impl ComponentState {
+    pub(crate) fn new(policy: &Policy) -> anyhow::Result<Self> {
+        let stderr = StderrTail::default();
+        Ok(ComponentState {
+            ctx: wasi_builder(policy, &stderr)?.build(),
+            table: ResourceTable::new(),
+            limiter: Limiter::new(policy),
+            max_open_files: policy.limits.max_open_files as usize,
+            stderr,
+        })
+    }
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
     }
 }
 

@@ -23,8 +23,6 @@ use arrow::ipc::{root_as_message, Message, MessageHeader};
 
 use crate::ipc_check::{check_batch, check_schema, Refusal, Rules};
 
-pub use crate::ipc_input::IpcReader;
-
 /// Marks a message length in the current IPC format.
 pub(crate) const CONTINUATION_MARKER: [u8; 4] = [0xff; 4];
 

@@ -38,6 +38,7 @@
 mod abi;
 #[doc(hidden)]
 pub mod bench;
+mod buffer_pool;
 #[doc(hidden)]
 pub mod cache;
 mod compile;
@@ -46,6 +47,7 @@ mod deadline;
 mod epoch;
 mod error;
 mod files;
+mod format;
 pub mod formats;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -63,16 +65,15 @@ mod parquet_input;
 pub mod pipeline;
 mod plugin;
 pub mod policy;
-mod pool;
 mod runtime;
 mod safe_fs;
 mod sink;
 mod stderr_tail;
+mod string_abi;
 pub mod text;
 mod text_table;
 pub mod transport;
 
-pub use abi::greeter::StringAbi;
 pub use cache::CacheOutcome;
 pub use error::{Error, Limit, Result};
 pub use instance::AbiSupport;
@@ -80,4 +81,5 @@ pub use module::Module;
 pub use plugin::Plugin;
 pub use policy::{DirGrant, Limits, Policy};
 pub use runtime::{EngineOptions, Runtime};
+pub use string_abi::StringAbi;
 pub use transport::Table;

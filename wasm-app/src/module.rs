@@ -20,8 +20,8 @@ use crate::cache::CacheOutcome;
 use crate::deadline;
 use crate::epoch::Ticker;
 use crate::error::{Error, Limit, Result};
+use crate::host::ComponentState;
 use crate::host::HostState;
-use crate::instance::component::ComponentState;
 use crate::instance::{Instance, Slot};
 use crate::policy::Policy;
 

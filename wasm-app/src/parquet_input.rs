@@ -26,7 +26,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::file::reader::ChunkReader;
 
 use crate::contain::contain;
-use crate::formats::Batches;
+use crate::format::Batches;
 
 /// Schema and batches of a Parquet input, each batch checked against
 /// `max_batch_bytes` before its strings are materialised.

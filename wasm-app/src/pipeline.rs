@@ -56,10 +56,7 @@ pub const WINDOW_PER_THREAD: usize = 4;
 /// Output bytes (IPC) the reorder buffer may hold before the reader waits.
 pub const REORDER_BYTES: usize = 64 << 20;
 
-/// Default rows per batch sent to a guest.
-/// 8192 keeps each instance's memory (input copy, decoded batch, encoded output)
-/// to a few MB while calls stay long enough to amortise their fixed cost.
-pub const DEFAULT_BATCH_SIZE: usize = 8192;
+pub use crate::format::DEFAULT_BATCH_SIZE;
 
 /// One module and the command to run in it.
 #[derive(Clone)]

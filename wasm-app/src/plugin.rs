@@ -11,12 +11,12 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 
-use crate::abi::greeter::StringAbi;
 use crate::error::{Error, Result};
 use crate::instance::{AbiSupport, Instance};
 use crate::module::Module;
 use crate::policy::Policy;
 use crate::runtime::Runtime;
+use crate::string_abi::StringAbi;
 use crate::transport::{self, Table};
 
 /// A loaded module plus its current instance.

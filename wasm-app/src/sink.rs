@@ -23,7 +23,7 @@ use parquet::arrow::ArrowWriter;
 use crate::error::Result;
 
 use crate::contain::contain;
-use crate::formats::Format;
+use crate::format::Format;
 pub use unify::Unifier;
 
 fn is_stdio(path: &Path) -> bool {

@@ -75,6 +75,17 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
+/// Formats a byte count the way [`parse_size`](crate::policy::parse_size)
+/// reads it back.
+pub fn format_size(bytes: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -177,7 +177,7 @@ pub fn read_ipc(path: &Path) -> Result<Table> {
     let src = crate::formats::open(
         path,
         None,
-        crate::pipeline::DEFAULT_BATCH_SIZE,
+        crate::format::DEFAULT_BATCH_SIZE,
         crate::policy::DEFAULT_MAX_MEMORY,
     )?;
     let schema = src.schema.clone();

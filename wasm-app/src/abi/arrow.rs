@@ -15,7 +15,7 @@
 //! 5. the host copies the result out of guest memory into a 64-byte aligned
 //!    [`Buffer`] (the guest frees the area, and its memory may move when it
 //!    grows, so arrays cannot point into it) and decodes it without a copy.
-//!    The host allocation is recycled ([`BufferPool`](crate::pool::BufferPool))
+//!    The host allocation is recycled ([`BufferPool`](crate::buffer_pool::BufferPool))
 //!    once the caller drops the result, which spares the page faults of a
 //!    fresh large allocation on every batch.
 //!

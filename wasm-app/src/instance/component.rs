@@ -15,21 +15,20 @@
 //! sizes of what comes out.
 
 use anyhow::Context;
-use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use ::arrow::buffer::Buffer;
 use wasm_abi::component as wit;
 
-use crate::abi::greeter::{StringAbi, MAX_GREETING};
+use crate::buffer_pool::BufferPool;
 use crate::deadline::{self, Deadline};
 use crate::error::{classify, Error, Limit, Result, INSTANTIATION};
-use crate::host::{wasi_builder, Limiter};
+use crate::host::ComponentState;
 use crate::instance::{AbiSupport, Backend};
-use crate::policy::{Limits, Policy};
-use crate::pool::BufferPool;
+use crate::policy::Limits;
 use crate::stderr_tail::StderrTail;
+use crate::string_abi::{StringAbi, MAX_GREETING};
 
 /// Bindings of `wit/greeter.wit`.
 pub(crate) mod greeter {
@@ -64,40 +63,6 @@ pub fn is_component(bytes: &[u8]) -> bool {
             .find(|l| !l.is_empty() && !l.starts_with(";;"))
             .is_some_and(|l| l.starts_with("(component"))
     })
-}
-
-/// Per-store state of a component instance: its WASI 0.2 context and
-/// resource table, and the policy's limiter.
-pub(crate) struct ComponentState {
-    ctx: WasiCtx,
-    table: ResourceTable,
-    pub(crate) limiter: Limiter,
-    /// `max-open-files`, enforced by [`crate::files`].
-    pub(crate) max_open_files: usize,
-    /// The end of what the guest wrote to stderr ([`crate::stderr_tail`]).
-    pub(crate) stderr: StderrTail,
-}
-
-impl ComponentState {
-    pub(crate) fn new(policy: &Policy) -> anyhow::Result<Self> {
-        let stderr = StderrTail::default();
-        Ok(ComponentState {
-            ctx: wasi_builder(policy, &stderr)?.build(),
-            table: ResourceTable::new(),
-            limiter: Limiter::new(policy),
-            max_open_files: policy.limits.max_open_files as usize,
-            stderr,
-        })
-    }
-}
-
-impl WasiView for ComponentState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
 }
 
 /// Resolves a compiled component's imports against WASI 0.2 (compiled,
@@ -137,7 +102,7 @@ impl ComponentInstance {
         let instance = match pre.instantiate_async(&mut store).await {
             Ok(i) => i,
             Err(e) => {
-                let err = classify(e, &limits, INSTANTIATION);
+                let err = classify(e, limits.timeout, limits.fuel, INSTANTIATION);
                 return Err(store.data().stderr.explain(err));
             }
         };
@@ -159,7 +124,7 @@ impl ComponentInstance {
     /// message, usually).
     fn done<R>(&self, func: &str, r: wasmtime::Result<R>) -> Result<R> {
         r.map_err(|e| {
-            let err = classify(e, &self.limits, func);
+            let err = classify(e, self.limits.timeout, self.limits.fuel, func);
             self.store.data().stderr.explain(err)
         })
     }

@@ -19,15 +19,16 @@ use wasmtime::component::InstancePre as ComponentPre;
 use wasmtime::{InstancePre, Store};
 
 use self::core::CoreInstance;
-use crate::abi::greeter::StringAbi;
+use crate::buffer_pool::BufferPool;
 use crate::deadline::{self, Deadline};
 use crate::epoch::Ticker;
 use crate::error::{Error, Result};
+use crate::host::ComponentState;
 use crate::host::HostState;
 use crate::policy::Limits;
-use crate::pool::BufferPool;
 use crate::stderr_tail::StderrTail;
-use component::{ComponentInstance, ComponentState};
+use crate::string_abi::StringAbi;
+use component::ComponentInstance;
 
 /// What a backend does for the ABIs; one implementation per kind of
 /// module. Every method runs inside [`Instance::run`] (armed, under the

@@ -2,8 +2,8 @@
 //! hides: a limit or a bad pointer poisons it, and a poisoned instance
 //! refuses every later call.
 
-use crate::abi::greeter::StringAbi;
 use crate::error::{Error, Limit};
+use crate::string_abi::StringAbi;
 use crate::{EngineOptions, Policy, Runtime};
 
 fn instance(wat: &str, policy: Policy) -> super::Instance {

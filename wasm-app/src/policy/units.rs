@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+pub use crate::text::format_size;
 
 fn invalid(message: String) -> Error {
     Error::InvalidArgument(message)
@@ -51,16 +52,6 @@ pub fn parse_size(s: &str) -> Result<u64> {
         }
     };
     num.checked_mul(mult).ok_or_else(too_large)
-}
-
-/// Formats a byte count the way [`parse_size`] reads it back.
-pub fn format_size(bytes: u64) -> String {
-    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return format!("{} {unit}", bytes >> shift);
-        }
-    }
-    format!("{bytes} bytes")
 }
 
 /// Parses `250ms`, `5s`, `1m 30s`, ...

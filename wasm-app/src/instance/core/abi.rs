@@ -6,13 +6,13 @@ use wasm_abi::sig;
 
 use super::exports::{lookup, resolved, Entry};
 use super::{CoreInstance, LentSlot};
-use crate::abi::greeter::{StringAbi, MAX_GREETING};
+use crate::buffer_pool::BufferPool;
 use crate::deadline::{self, Deadline};
 use crate::error::{Error, Limit, Result};
 use crate::instance::{AbiSupport, Backend};
 use crate::memory;
-use crate::pool::BufferPool;
 use crate::stderr_tail::StderrTail;
+use crate::string_abi::{StringAbi, MAX_GREETING};
 
 impl Backend for CoreInstance {
     fn arm(&mut self, deadline: &Deadline) -> Result<()> {

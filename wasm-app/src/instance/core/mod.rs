@@ -51,7 +51,10 @@ impl CoreInstance {
         limits: Limits,
     ) -> Result<Self> {
         let explained = |store: &Store<HostState>, e, during| {
-            store.data().stderr.explain(classify(e, &limits, during))
+            store
+                .data()
+                .stderr
+                .explain(classify(e, limits.timeout, limits.fuel, during))
         };
         let instance = match pre.instantiate_async(&mut store).await {
             Ok(i) => i,
@@ -215,7 +218,7 @@ impl CoreInstance {
             Ok(r) => return Ok(r),
             Err(e) => e,
         };
-        let mut err = classify(e, &self.limits, name);
+        let mut err = classify(e, self.limits.timeout, self.limits.fuel, name);
         if let Error::Trap { message, .. } = &mut err {
             if name != wasm_abi::LAST_ERROR {
                 if let Some(why) = self.panic_message().await {
