@@ -247,3 +247,38 @@ int32_t wasm_memory_rust_format_hello_world(int32_t ptr, int32_t len) {
     uint8_t *out = greeting(s, (uint32_t)len, 0, &n);
     return out ? give_pair(out, n) : fail("out of memory", -1);
 }
+
+/* ---- an export of its own ----------------------------------------------- */
+
+/* `lines words bytes` of the input, as `wc` prints them: the host knows
+ * nothing of this export; `wasm-app call --module M word_count` reaches it
+ * through the generic pair ABI ((ptr, len) in, pointer to a pair out). */
+EXPORT("word_count")
+int32_t word_count(int32_t ptr, int32_t len) {
+    Slot *area = find((uintptr_t)(uint32_t)ptr);
+    if (len < 0 || (len > 0 && (!area || (uint32_t)len > area->size)))
+        return fail("input (ptr,len) is not inside a live area", -1);
+    const uint8_t *s = len > 0 ? (const uint8_t *)area->ptr : (const uint8_t *)"";
+    uint32_t lines = 0, words = 0;
+    int in_word = 0;
+    for (int32_t i = 0; i < len; i++) {
+        uint8_t c = s[i];
+        int space = c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+        if (c == '\n') lines++;
+        if (!space && !in_word) words++;
+        in_word = !space;
+    }
+    uint32_t counts[3] = {lines, words, (uint32_t)len};
+    uint8_t *out = alloc_area(3 * 11);
+    if (!out) return fail("out of memory", -1);
+    uint32_t n = 0;
+    for (int k = 0; k < 3; k++) {
+        char digits[10];
+        int d = 0;
+        uint32_t v = counts[k];
+        do digits[d++] = (char)('0' + v % 10); while ((v /= 10) > 0);
+        while (d > 0) out[n++] = (uint8_t)digits[--d];
+        out[n++] = k < 2 ? ' ' : '\n';
+    }
+    return give_pair(out, n);
+}

@@ -132,13 +132,16 @@ impl From<arrow::error::ArrowError> for Error {
 impl Error {
     /// Whether the instance that produced this error must be thrown away.
     ///
-    /// A guest that reported an error through the ABI is still consistent; a
-    /// guest that trapped, overran a limit, exited or handed out bad pointers
-    /// is not, and the next call gets a fresh instance.
+    /// A guest that reported an error through the ABI is still consistent,
+    /// and so is one asked for an export it lacks (checked before any guest
+    /// code runs); a guest that trapped, overran a limit, exited or handed
+    /// out bad pointers is not, and the next call gets a fresh instance.
     pub fn poisons_instance(&self) -> bool {
         !matches!(
             self,
             Error::GuestReported { .. }
+                | Error::MissingExport { .. }
+                | Error::WrongSignature { .. }
                 | Error::InvalidArgument(_)
                 | Error::InvalidPolicy(_)
                 | Error::PolicyDenied(_)
