@@ -22,6 +22,7 @@ test: guests
 	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(CARGO) test --workspace
 
 lint:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

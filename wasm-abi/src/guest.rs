@@ -4,8 +4,8 @@
 //! Invariants:
 //! - every pointer handed to the host is a key of the registry until the host
 //!   frees it; freeing an unknown or already freed pointer returns
-//!   [`DEALLOC_UNKNOWN`](crate::DEALLOC_UNKNOWN) and touches nothing;
-//! - raw areas are aligned to [`ALLOC_ALIGN`](crate::ALLOC_ALIGN);
+//!   [`DEALLOC_UNKNOWN`] and touches nothing;
+//! - raw areas are aligned to [`ALLOC_ALIGN`];
 //! - results built by the guest (`Vec<u8>`) are registered as they are, with
 //!   no copy, and dropped when the host frees them.
 //!

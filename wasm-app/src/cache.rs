@@ -18,7 +18,7 @@
 //! - the directory must be this user's, not writable by group or others and
 //!   not a link (else the host warns and runs without a cache); entries and
 //!   temporary files are opened with `O_NOFOLLOW`, temporaries created
-//!   `O_EXCL` under random names and renamed into place ([`safe_fs`]);
+//!   `O_EXCL` under random names and renamed into place (`safe_fs.rs`);
 //! - a module whose policy grants a directory containing the cache, or
 //!   inside it, is refused ([`check_grants`]): it could read the key.
 //!

@@ -51,6 +51,21 @@ impl fmt::Display for Limit {
 }
 
 /// What went wrong, as the host sees it.
+///
+/// ```
+/// use wasm_app::{Error, Limit, Plugin, Policy};
+///
+/// // A guest that asks for more memory than its policy allows.
+/// let wat = r#"(module (memory 1)
+///   (func (export "answer") (result i32) (drop (memory.grow (i32.const 1000))) (i32.const 42)))"#;
+/// let policy = Policy::default().with_max_memory(1 << 20);
+/// let mut plugin = Plugin::from_bytes("grow.wat", wat.as_bytes(), policy)?;
+/// match plugin.answer() {
+///     Err(Error::LimitExceeded(Limit::Memory(max))) => assert_eq!(max, 1 << 20),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The module file could not be read, parsed, validated or compiled.

@@ -8,7 +8,7 @@
 //! in between — and is decoded once at the end. Results are written in input
 //! order (or as they come with `ordered = false`).
 //!
-//! End of stream ([`finish`]): step by step, every worker that processed a
+//! End of stream (`pipeline/finish.rs`): step by step, every worker that processed a
 //! batch (and worker 0 always, so an empty input still gets e.g. a count of
 //! zero) sends its instance the flush call (config
 //! [`wasm_abi::meta::FLUSH`]). If more than one of those returned a stream,

@@ -153,6 +153,38 @@ impl Default for Limits {
 }
 
 /// Everything a module is granted. `Policy::default()` grants nothing.
+///
+/// Built in code, or read from a TOML manifest (see the module docs):
+///
+/// ```
+/// use std::time::Duration;
+/// use wasm_app::Policy;
+///
+/// let in_code = Policy::default()
+///     .with_dir("/srv/data", "/data")
+///     .with_env("LANG", "C")
+///     .with_max_memory(64 << 20)
+///     .with_timeout(Duration::from_secs(5));
+///
+/// let from_toml = Policy::from_toml(
+///     r#"
+///     max-memory = "64MiB"
+///     timeout = "5s"
+///     [env]
+///     LANG = "C"
+///     [[dir]]
+///     host = "/srv/data"
+///     guest = "/data"
+///     "#,
+///     ".",
+/// )?;
+/// assert_eq!(in_code, from_toml);
+///
+/// // Values that make no sense are refused, naming the key.
+/// let err = Policy::from_toml("timeout = \"0s\"", ".").unwrap_err();
+/// assert!(err.to_string().contains("timeout"));
+/// # Ok::<(), wasm_app::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     /// Directories preopened for the guest.

@@ -56,7 +56,31 @@ impl EngineOptions {
     }
 }
 
-/// The host runtime: an engine, its ticker and its module cache.
+/// The host runtime: an engine, its ticker and its module cache. One per
+/// process is enough; [`Plugin::from_file`](crate::Plugin::from_file) uses
+/// a shared one.
+///
+/// ```
+/// use wasm_app::{CacheOutcome, EngineOptions, Plugin, Policy, Runtime};
+///
+/// let rt = Runtime::new(EngineOptions::default())?; // no cache
+/// let wat = r#"(module (func (export "answer") (result i32) (i32.const 42)))"#;
+/// let module = rt.load_bytes("answer.wat", wat.as_bytes(), Policy::default())?;
+/// assert_eq!(module.cache_outcome(), CacheOutcome::Compiled);
+///
+/// // A module is shared by threads, each with its own instance.
+/// let answers: Vec<i32> = std::thread::scope(|s| {
+///     let handles: Vec<_> = (0..2)
+///         .map(|_| {
+///             let m = module.clone();
+///             s.spawn(move || Plugin::new(m).answer())
+///         })
+///         .collect();
+///     handles.into_iter().map(|h| h.join().unwrap()).collect::<Result<_, _>>()
+/// })?;
+/// assert_eq!(answers, [42, 42]);
+/// # Ok::<(), wasm_app::Error>(())
+/// ```
 pub struct Runtime {
     engine: Engine,
     cache: Option<ModuleCache>,

@@ -120,7 +120,7 @@ pub fn encode_parts(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<B
 /// `None` for empty bytes (a guest with nothing to return).
 ///
 /// Never panics or aborts, whatever the bytes: every header is checked
-/// before arrow decodes it ([`crate::ipc_check`]). Compressed bodies and
+/// before arrow decodes it (`ipc_check.rs`). Compressed bodies and
 /// misaligned buffers are refused; more than `max_output` bytes of IPC, or
 /// of decoded size (buffers once per use, see
 /// [`Limits::max_output`](crate::Limits::max_output)), is

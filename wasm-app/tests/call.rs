@@ -320,3 +320,43 @@ fn the_cli_reports_bad_calls_in_one_line() {
         );
     }
 }
+
+/// A guest may answer in the very area it was lent: that area stays the
+/// host's (kept for the next call), so the host must not hand it to
+/// `wasm_deallocate` as if the guest had returned a new one. This guest
+/// refuses (-1) to free its last input area, as an allocator that knows
+/// the host still holds it would.
+#[test]
+fn an_answer_in_the_lent_area_is_not_freed_by_the_host() {
+    let wat = format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (global $in (mut i32) (i32.const -1))
+  (global $next (mut i32) (i32.const 1024))
+  (func $alloc (export "wasm_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (local.get $p)
+      (i32.and (i32.add (local.get $n) (i32.const 63)) (i32.const -64))))
+    (local.get $p))
+  (func (export "wasm_deallocate") (param $p i32) (result i32)
+    (if (result i32) (i32.eq (local.get $p) (global.get $in))
+      (then (i32.const -1)) (else (i32.const 0))))
+  (func (export "{name}") (param $ptr i32) (param $len i32) (result i32)
+    (local $pair i32)
+    (global.set $in (local.get $ptr))
+    (local.set $pair (call $alloc (i32.const 8)))
+    (i32.store (local.get $pair) (local.get $ptr))
+    (i32.store offset=4 (local.get $pair) (local.get $len))
+    (local.get $pair)))"#,
+        name = "in_place"
+    );
+    let module = common::runtime()
+        .load_bytes("in_place.wat", wat.as_bytes(), Policy::default())
+        .expect("load");
+    let mut p = Plugin::new(module);
+    for input in ["first", "second", "3"] {
+        assert_eq!(p.call_str("in_place", input).expect("in place"), input);
+    }
+    assert!(p.has_instance());
+}

@@ -180,6 +180,11 @@ impl CoreInstance {
     /// Takes ownership of an area the guest returned: it is freed when the
     /// operation ends.
     fn adopt(&mut self, ptr: u32) {
+        // A guest may answer in the area it was lent: that one stays the
+        // host's, kept for the next call, and is never freed here.
+        if self.lent.iter().flatten().any(|l| l.ptr == ptr) {
+            return;
+        }
         if !self.owned.contains(&ptr) {
             self.owned.push(ptr);
         }
