@@ -51,6 +51,11 @@ fn per_call(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("greet_rust", size), &name, |b, n| {
             b.iter(|| p.greet(StringAbi::Rust, n).expect("greet"))
         });
+        // The same export through the generic call (looked up by name,
+        // bytes out): what a module's own exports cost.
+        g.bench_with_input(BenchmarkId::new("call_pair_abi", size), &name, |b, n| {
+            b.iter(|| p.call(wasm_abi::GREET_RUST, n).expect("call"))
+        });
     }
     g.finish();
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use wasmtime::{Trap, WasmBacktrace};
 
+use crate::text::guest_text;
+
 /// Convenience alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -192,9 +194,10 @@ pub(crate) fn classify(
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return Error::Exited(exit.0);
     }
+    // Frames name the guest's functions and modules: guest-chosen text.
     let backtrace = err
         .downcast_ref::<WasmBacktrace>()
-        .map(|b| b.to_string())
+        .map(|b| guest_text(b.to_string().as_bytes()))
         .filter(|b| !b.trim().is_empty());
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Error::LimitExceeded(Limit::Time(timeout)),
@@ -208,14 +211,28 @@ pub(crate) fn classify(
             message: format!("{trap} (in {during})"),
             backtrace,
         },
-        None if during == INSTANTIATION => {
-            Error::Instantiate(format!("{:#}", anyhow::Error::from(err)))
-        }
+        None if during == INSTANTIATION => Error::Instantiate(described(err)),
         None => Error::Trap {
-            message: format!("{:#} (in {during})", anyhow::Error::from(err)),
+            message: format!("{} (in {during})", described(err)),
             backtrace,
         },
     }
+}
+
+/// A wasmtime error as one line fit to show: its causes, without the wasm
+/// backtrace, capped and escaped. Such errors quote the guest's own names
+/// (imports, functions, modules), which a guest chooses.
+pub(crate) fn described(err: wasmtime::Error) -> String {
+    // The backtrace is attached as a context: leave it to the `backtrace`
+    // field, not the message.
+    let backtrace = err.downcast_ref::<WasmBacktrace>().map(|b| b.to_string());
+    let err = anyhow::Error::from(err);
+    let causes: Vec<String> = err
+        .chain()
+        .map(|c| c.to_string())
+        .filter(|c| Some(c) != backtrace.as_ref())
+        .collect();
+    guest_text(causes.join(": ").as_bytes())
 }
 
 /// What [`classify`] calls instantiation (and `_initialize`'s host calls).

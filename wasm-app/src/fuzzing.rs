@@ -3,7 +3,10 @@
 //! an input file controls and drives the code the host runs on them, then
 //! uses the result the way the host does next.
 //!
-//! Hidden, and compiled only with the `fuzzing` feature: not public API.
+//! Hidden, and compiled only with the `fuzzing` feature (on for this
+//! crate's own tests, as a dev-dependency): not public API. The cache's
+//! tests reach its internals through here too ([`cache`], [`engine`]):
+//! they can sign entries, so they never belong in the public API.
 //!
 //! Invariant under test: no input makes any of these panic, abort, hang or
 //! allocate without bound. An error is a fine outcome; the functions drop it.
@@ -18,6 +21,16 @@ use crate::memory;
 use crate::policy::{format_size, normalise_sha256, parse_duration, parse_size, DirGrant};
 use crate::transport::{self, Table};
 use crate::{EngineOptions, Policy, Runtime};
+
+/// The compiled-module cache, for its tests.
+pub mod cache {
+    pub use crate::cache::{ArtifactKind, ModuleCache};
+}
+
+/// The engine behind `rt`, for the cache's entry paths in tests.
+pub fn engine(rt: &Runtime) -> &wasmtime::Engine {
+    rt.engine()
+}
 
 /// The output and input-batch bound the targets run under: the default
 /// policy's (its memory limit), as the CLI would use.

@@ -106,8 +106,7 @@ mod abi;
 #[doc(hidden)]
 pub mod bench;
 mod buffer_pool;
-#[doc(hidden)]
-pub mod cache;
+mod cache;
 mod compile;
 mod contain;
 mod deadline;

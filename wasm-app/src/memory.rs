@@ -5,7 +5,7 @@
 //!   (without overflow) against the memory's current size;
 //! - C strings are searched for their NUL only up to a length cap;
 //! - every area a guest returns in an operation is adopted and freed when
-//!   the operation ends (`Guest::run`), on success and on error alike
+//!   the operation ends (`Instance::run`), on success and on error alike
 //!   (after a trap the instance is discarded instead, so nothing is called
 //!   on it);
 //! - inputs go into [`Lent`] areas the host keeps per instance and rewrites

@@ -174,5 +174,5 @@ pub(crate) fn prepare_core(
     crate::files::bound_core(&mut linker)?;
     linker
         .instantiate_pre(module)
-        .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))
+        .map_err(|e| Error::Instantiate(crate::error::described(e)))
 }

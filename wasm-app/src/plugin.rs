@@ -21,6 +21,11 @@ use crate::transport::{self, Table};
 
 /// A loaded module plus its current instance.
 ///
+/// A call on a plugin without a live instance (the first, or the one after
+/// a call that poisoned it) first makes one, `_initialize` included, under
+/// its own timeout: such a call may take up to twice the policy's timeout.
+/// [`Plugin::instantiate`] pays that up front.
+///
 /// ```no_run
 /// use wasm_app::{Plugin, Policy};
 ///
@@ -89,8 +94,11 @@ impl Plugin {
     /// export following the pair ABI (core module) or taking and returning
     /// `list<u8>` or `string` (component); see [`wasm_abi`]'s generic call.
     ///
-    /// The output is at most the policy's output limit; a guest's own error
-    /// is [`Error::GuestReported`], and leaves the instance usable.
+    /// An empty input is passed as (0, 0). The output is at most the
+    /// policy's output limit (a component's result is copied out of its
+    /// memory before that check: at most its memory's worth, or twice that
+    /// for a string re-encoded to UTF-8). A guest's own error is
+    /// [`Error::GuestReported`], and leaves the instance usable.
     pub fn call(&mut self, export: &str, input: impl AsRef<[u8]>) -> Result<Vec<u8>> {
         self.with_instance(|i| i.call_bytes(export, input.as_ref()))
     }

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::instance::component;
 use crate::module::{self, Module, Pre};
 use crate::policy::Policy;
+use crate::text::guest_text;
 
 /// Pool slots per instance under `max-instances`, enough for a component
 /// made by `tools/componentize` (a core module needs one of each).
@@ -146,9 +147,8 @@ impl Runtime {
         .map_err(|e| Error::Other(anyhow::anyhow!("{e}")))
     }
 
-    /// The underlying engine (for the cache's tests).
-    #[doc(hidden)]
-    pub fn engine(&self) -> &Engine {
+    /// The underlying engine.
+    pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
 
@@ -193,7 +193,9 @@ impl Runtime {
             }
         }
         let timeout = policy.limits.compile_timeout;
-        let compile_err = |e| compile::into_error(e, |e| load_err(format!("{e:#}")));
+        // Validation errors may quote the module's names: capped, escaped.
+        let compile_err =
+            |e| compile::into_error(e, |e| load_err(guest_text(format!("{e:#}").as_bytes())));
         if component::is_component(bytes) {
             let (c, cache) = self
                 .compile_cached(&sha256, bytes, timeout, |e, b| Component::new(e, b))

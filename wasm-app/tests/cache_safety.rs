@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use common::cli;
 use sha2::{Digest, Sha256};
 use wasm_abi::built;
-use wasm_app::cache::{ArtifactKind, CacheOutcome, ModuleCache};
+use wasm_app::fuzzing::cache::{ArtifactKind, ModuleCache};
+use wasm_app::fuzzing::engine;
+use wasm_app::CacheOutcome;
 use wasm_app::{DirGrant, EngineOptions, Error, Plugin, Policy, Runtime, StringAbi};
 
 fn greeter_path() -> PathBuf {
@@ -84,7 +86,7 @@ fn an_entry_forged_without_the_key_is_rejected_and_recompiled() {
     let entry = |p: &Path| {
         let bytes = std::fs::read(p).expect("module bytes");
         cache.entry_path(
-            rt.engine(),
+            engine(&rt),
             ArtifactKind::Module,
             &Sha256::digest(&bytes).into(),
         )
@@ -138,12 +140,12 @@ fn components_are_cached_verified_and_kept_apart_from_core_modules() {
     let rt = cached_runtime(&dir);
     let cache = ModuleCache::new(&dir).expect("cache");
     let sha: [u8; 32] = Sha256::digest(std::fs::read(component_path()).expect("read")).into();
-    let entry = cache.entry_path(rt.engine(), ArtifactKind::Component, &sha);
+    let entry = cache.entry_path(engine(&rt), ArtifactKind::Component, &sha);
     assert!(entry.is_file(), "no entry at {}", entry.display());
     // The same bytes as a core module would have an entry of their own.
     assert_ne!(
         entry,
-        cache.entry_path(rt.engine(), ArtifactKind::Module, &sha)
+        cache.entry_path(engine(&rt), ArtifactKind::Module, &sha)
     );
 
     // Tampered native code: refused, recompiled (it greets), replaced.
@@ -158,7 +160,7 @@ fn components_are_cached_verified_and_kept_apart_from_core_modules() {
     // put in the component's place: refused, never deserialized.
     assert_eq!(load_greeter(&dir), CacheOutcome::Compiled);
     let core_sha: [u8; 32] = Sha256::digest(std::fs::read(greeter_path()).expect("read")).into();
-    let core_entry = cache.entry_path(rt.engine(), ArtifactKind::Module, &core_sha);
+    let core_entry = cache.entry_path(engine(&rt), ArtifactKind::Module, &core_sha);
     std::fs::copy(&core_entry, &entry).expect("copy");
     assert_eq!(load_component(&dir), CacheOutcome::Rebuilt);
     // And the component's entry in the core module's place.

@@ -360,3 +360,46 @@ fn an_answer_in_the_lent_area_is_not_freed_by_the_host() {
     }
     assert!(p.has_instance());
 }
+
+/// A guest whose `wasm_last_error` has the wrong type: its failure is
+/// still its own reported error (never a caller's type error, found only
+/// after the guest ran), and the instance stays.
+#[test]
+fn a_mistyped_last_error_still_reports_the_guests_failure() {
+    let wat = r#"(module
+  (memory (export "memory") 1)
+  (func (export "wasm_allocate") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))
+  (func (export "wasm_last_error") (param i32) (result i32) (i32.const 0))
+  (func (export "fails") (param i32 i32) (result i32) (i32.const 0)))"#;
+    let module = common::runtime()
+        .load_bytes("mistyped_last_error.wat", wat.as_bytes(), Policy::default())
+        .expect("load");
+    let mut p = Plugin::new(module);
+    match p.call("fails", b"x") {
+        Err(Error::GuestReported { message: None }) => {}
+        other => panic!("expected the guest's own error, got {other:?}"),
+    }
+    assert!(p.has_instance());
+}
+
+/// An empty input is passed as (0, 0), never allocated: an allocator that
+/// returns 0 for `wasm_allocate(0)`, as C's `malloc(0)` may, is not hit.
+#[test]
+fn an_empty_input_is_not_allocated() {
+    let wat = r#"(module
+  (memory (export "memory") 1)
+  (func (export "wasm_allocate") (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (i32.const 1024))))
+  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))
+  (func (export "empty") (param $ptr i32) (param $len i32) (result i32)
+    (i32.store (i32.const 2048) (local.get $ptr))
+    (i32.store (i32.const 2052) (local.get $len))
+    (i32.const 2048)))"#;
+    let module = common::runtime()
+        .load_bytes("malloc0.wat", wat.as_bytes(), Policy::default())
+        .expect("load");
+    let mut p = Plugin::new(module);
+    assert_eq!(p.call("empty", b"").expect("empty call"), b"");
+    assert!(p.has_instance());
+}

@@ -103,6 +103,49 @@ fn guest_error_text_is_capped_and_escaped() {
     assert!(p.has_instance());
 }
 
+/// Names inside a module (its name, its functions', its imports') are the
+/// guest's text too: in a wasmtime error that is not a trap (a WASI call
+/// from a module without memory), a backtrace, or an instantiation error,
+/// they are capped and escaped like any guest message.
+#[test]
+fn names_chosen_by_the_module_are_capped_and_escaped_in_errors() {
+    let pad = "A".repeat(60_000);
+    let wat = format!(
+        r#"(module $"\1b]0;pwned\07{pad}"
+  (import "wasi_snapshot_preview1" "sched_yield" (func $y (result i32)))
+  (func $"\1b[2J\1b[31mevil{pad}" (export "answer") (result i32)
+    (call $y)))"#
+    );
+    let module = common::runtime()
+        .load_bytes("names.wat", wat.as_bytes(), Policy::default())
+        .expect("load");
+    let clean = |what: &str, text: &str| {
+        assert!(!text.chars().any(char::is_control), "{what}: {text:.120}");
+        assert!(
+            text.len() < MAX_GUEST_TEXT + 200,
+            "{what}: {} bytes",
+            text.len()
+        );
+    };
+    match Plugin::new(module).answer() {
+        Err(e @ Error::Trap { .. }) => {
+            clean("the error", &e.to_string());
+            if let Error::Trap {
+                backtrace: Some(b), ..
+            } = &e
+            {
+                clean("the backtrace", b);
+            }
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    let wat = format!(r#"(module (import "\1b[2J{pad}" "x" (func)))"#);
+    match common::runtime().load_bytes("import.wat", wat.as_bytes(), Policy::default()) {
+        Err(e @ Error::Instantiate(_)) => clean("the instantiation error", &e.to_string()),
+        other => panic!("expected an instantiation error, got {:?}", other.map(drop)),
+    }
+}
+
 #[test]
 fn the_cli_prints_guest_text_on_one_escaped_line() {
     let cache = tempfile::tempdir().expect("tempdir");

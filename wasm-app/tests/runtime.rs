@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::cli;
 use wasm_abi::built;
-use wasm_app::cache::CacheOutcome;
+use wasm_app::CacheOutcome;
 use wasm_app::{EngineOptions, Error, Limit, Plugin, Policy, Runtime, StringAbi};
 
 fn data(name: &str) -> std::path::PathBuf {

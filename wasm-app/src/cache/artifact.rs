@@ -27,8 +27,10 @@ impl ArtifactKind {
     }
 }
 
-/// Compiled code the cache can store and load back.
-pub trait Artifact: Sized {
+/// Compiled code the cache can store and load back: wasmtime's `Module`
+/// and `Component`, and nothing else (sealed: an outside implementation
+/// could have arbitrary bytes signed as native code).
+pub trait Artifact: Sized + sealed::Sealed {
     /// Which kind this is, for the entry's name and tag.
     const KIND: ArtifactKind;
 
@@ -42,6 +44,12 @@ pub trait Artifact: Sized {
     /// an engine with the same configuration: wasmtime runs it as native
     /// code without checking it.
     unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Self>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for wasmtime::Module {}
+    impl Sealed for wasmtime::component::Component {}
 }
 
 impl Artifact for Module {

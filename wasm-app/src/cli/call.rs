@@ -1,6 +1,6 @@
 //! `wasm-app call`: any export, bytes in and bytes out.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -15,8 +15,9 @@ pub(super) enum Input {
 }
 
 /// Calls `export` of `module` with the input and writes the output bytes to
-/// stdout unchanged (they are the module's: a terminal shows them as they
-/// are, as `cat` would).
+/// stdout unchanged, except on a terminal: there the guest's bytes could
+/// drive it (titles, the clipboard, fake prompts), so they are shown as
+/// text with control characters escaped, as `greet` shows a greeting.
 pub(super) fn run(
     args: &PolicyArgs,
     module: &Path,
@@ -37,8 +38,13 @@ pub(super) fn run(
             read_bounded(f, limit).with_context(|| format!("cannot read {}", path.display()))?
         }
     };
-    let out = plugin.call(export, &bytes)?;
+    let mut out = plugin.call(export, &bytes)?;
     let mut stdout = std::io::stdout().lock();
+    if stdout.is_terminal() {
+        let text = String::from_utf8_lossy(&out);
+        out = wasm_app::text::escape_controls(text.trim_end_matches('\n')).into_bytes();
+        out.push(b'\n');
+    }
     stdout
         .write_all(&out)
         .and_then(|()| stdout.flush())

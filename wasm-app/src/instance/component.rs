@@ -4,7 +4,7 @@
 //!
 //! A component gets WASI 0.2 (`wasmtime_wasi::p2`) built from the same
 //! [`wasi_builder`](crate::host::wasi_builder) as a core module's WASI
-//! preview 1, the same [`Limiter`] and open-file bound ([`crate::files`]),
+//! preview 1, the same limiter ([`crate::host`]) and open-file bound ([`crate::files`]),
 //! and per call the same deadline and fuel ([`crate::deadline`]); errors go
 //! through the same [`classify`](crate::error::classify). Exports are called
 //! as futures (async bindings), so that a WASI host call is cut off at the
@@ -78,7 +78,7 @@ pub(crate) fn prepare(
     crate::files::bound_component(&mut linker)?;
     linker
         .instantiate_pre(component)
-        .map_err(|e| Error::Instantiate(format!("{:#}", anyhow::Error::from(e))))
+        .map_err(|e| Error::Instantiate(crate::error::described(e)))
 }
 
 /// A live component instance: its store and the worlds it implements.

@@ -20,7 +20,7 @@ use crate::error::{classify, Error, Result, INSTANTIATION};
 use crate::host::HostState;
 use crate::memory::{self, Lent};
 use crate::policy::Limits;
-use exports::{resolved, Export, ExportError, Exports};
+use exports::{resolved, Export, Exports};
 
 /// A live core instance. Not `Sync`: one thread calls it at a time.
 pub(crate) struct CoreInstance {
@@ -276,7 +276,10 @@ impl CoreInstance {
     }
 
     async fn read_last_error(&mut self) -> Result<Option<String>> {
-        if matches!(self.exports.last_error, Err(ExportError::Missing)) {
+        // Missing or mistyped, it gives no message: the guest's error stays
+        // a reported error (never a caller's type error), found only after
+        // the guest ran.
+        if self.exports.last_error.is_err() {
             return Ok(None);
         }
         let export = self.exports.last_error.clone();
