@@ -219,22 +219,21 @@ impl Policy {
 
     /// Grants the host directory `host`, read-only, seen by the guest as
     /// `guest`.
-    pub fn with_dir(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
-        self.dirs.push(DirGrant {
-            host: host.into(),
-            guest: Some(guest.to_string()),
-            writable: false,
-        });
-        self
+    pub fn with_dir(self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.with_grant(host.into(), guest, false)
     }
 
     /// As [`Policy::with_dir`], writable: the guest may create, write and
     /// delete in it.
-    pub fn with_dir_rw(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
+    pub fn with_dir_rw(self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.with_grant(host.into(), guest, true)
+    }
+
+    fn with_grant(mut self, host: PathBuf, guest: &str, writable: bool) -> Self {
         self.dirs.push(DirGrant {
-            host: host.into(),
+            host,
             guest: Some(guest.to_string()),
-            writable: true,
+            writable,
         });
         self
     }

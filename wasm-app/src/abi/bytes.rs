@@ -8,20 +8,13 @@
 //! the output is bounded by the policy's output limit, and the call is one
 //! operation under one deadline.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::instance::{backend, Backend, Instance};
 
 impl Instance {
     /// Calls `export` with `input`; returns its output bytes.
     pub(crate) fn call_bytes(&mut self, export: &str, input: &[u8]) -> Result<Vec<u8>> {
-        let limit = self.limits().max_memory;
-        if input.len() as u64 > limit || input.len() > i32::MAX as usize {
-            return Err(Error::InvalidArgument(format!(
-                "{} bytes of input do not fit the module's memory limit of {}",
-                input.len(),
-                crate::policy::format_size(limit.min(i32::MAX as u64))
-            )));
-        }
+        self.check_input(&[], &[input])?;
         self.run(async |i| backend!(&mut i.kind, b => b.call_bytes(export, input).await))
     }
 }
