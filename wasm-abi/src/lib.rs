@@ -15,7 +15,9 @@
 //! | `wasm_last_error` (optional) | `() -> i32` | pointer to a [`Pair`] holding a UTF-8 message |
 //! | any other name (the generic call) | `(ptr: i32, len: i32) -> i32` | bytes in, pointer to a [`Pair`] of bytes out, 0 on error |
 //!
-//! An empty input of the generic call is passed as (0, 0). The generic call
+//! An empty input is lent like any other; an allocator may answer 0 for
+//! `wasm_allocate(0)` (as C's `malloc(0)` may), and the host then passes
+//! (0, 0). The generic call
 //! ("pair ABI") is what lets a module in any language offer
 //! its own exports without new host code: `wasm-app call --module M EXPORT`
 //! and `Plugin::call` pass bytes in and get bytes out. A component offers the

@@ -94,7 +94,8 @@ impl Plugin {
     /// export following the pair ABI (core module) or taking and returning
     /// `list<u8>` or `string` (component); see [`wasm_abi`]'s generic call.
     ///
-    /// An empty input is passed as (0, 0). The output is at most the
+    /// An empty input is lent like any other (as (0, 0) if the guest's
+    /// allocator answers 0 for 0 bytes). The output is at most the
     /// policy's output limit (a component's result is copied out of its
     /// memory before that check: at most its memory's worth, or twice that
     /// for a string re-encoded to UTF-8). A guest's own error is

@@ -103,10 +103,15 @@ fn the_c_guests_own_export_through_plugin_call() {
             "{text:?}"
         );
     }
-    // The greeter's own export follows the pair ABI too.
+    // The greeter's own export follows the pair ABI too, an empty name
+    // included (lent like any input: the guest checks it is its area).
     assert_eq!(
         p.call_str(wasm_abi::GREET_RUST, "Call").expect("greet"),
         "Hello World, Call!"
+    );
+    assert_eq!(
+        p.call_str(wasm_abi::GREET_RUST, "").expect("greet nobody"),
+        "Hello World, !"
     );
 }
 
@@ -225,6 +230,13 @@ fn an_input_larger_than_memory_is_refused_before_the_guest_runs() {
     }
 }
 
+/// `out` is a success that printed `expected`.
+fn assert_printed(out: &std::process::Output, expected: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
 #[test]
 fn the_cli_calls_any_export_with_text_a_file_or_stdin() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -236,12 +248,7 @@ fn the_cli_calls_any_export_with_text_a_file_or_stdin() {
         &["call", "--module", &module, "word_count", "--input", text],
         dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    assert_printed(&out, &expected);
 
     let file = dir.path().join("input.txt");
     std::fs::write(&file, text).expect("write");
@@ -256,12 +263,7 @@ fn the_cli_calls_any_export_with_text_a_file_or_stdin() {
         ],
         dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    assert_printed(&out, &expected);
 
     let mut child = cli::command(dir.path())
         .args(["call", "--module", &module, "word_count", "-"])
@@ -383,10 +385,10 @@ fn a_mistyped_last_error_still_reports_the_guests_failure() {
     assert!(p.has_instance());
 }
 
-/// An empty input is passed as (0, 0), never allocated: an allocator that
-/// returns 0 for `wasm_allocate(0)`, as C's `malloc(0)` may, is not hit.
+/// An allocator that returns 0 for `wasm_allocate(0)`, as C's `malloc(0)`
+/// may, is not an allocator error: the empty input is passed as (0, 0).
 #[test]
-fn an_empty_input_is_not_allocated() {
+fn an_allocator_answering_0_for_an_empty_input_is_not_an_error() {
     let wat = r#"(module
   (memory (export "memory") 1)
   (func (export "wasm_allocate") (param $n i32) (result i32)

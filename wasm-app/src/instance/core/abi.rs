@@ -103,12 +103,7 @@ impl Backend for CoreInstance {
         let func = lookup::<(i32, i32), i32>(&self.instance, &mut self.store, export);
         let func = resolved(&func, export, sig::PAIR_TO_I32)?;
         self.exports.require(Entry::Named)?;
-        // An empty input is (0, 0): nothing to allocate (`wasm_allocate(0)`
-        // may return 0, as C's `malloc(0)` may).
-        let ptr = match input.len() {
-            0 => 0,
-            _ => self.lend(LentSlot::Data, &[input]).await?,
-        };
+        let ptr = self.lend(LentSlot::Data, &[input]).await?;
         let args = (ptr as i32, input.len() as i32);
         let ret = self.call_func(export, &func, args).await?;
         let (ptr, len) = self.take_pair(ret, "result pair").await?;

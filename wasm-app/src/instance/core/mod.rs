@@ -149,6 +149,11 @@ impl CoreInstance {
             cap = len;
             ptr = self.call_allocate(cap as i32).await?;
         }
+        if ptr == wasm_abi::ALLOC_FAILED && cap == 0 {
+            // An allocator may answer 0 for 0 bytes, as C's `malloc(0)` may:
+            // an empty input needs no area, and none is kept.
+            return Ok(0);
+        }
         if ptr == wasm_abi::ALLOC_FAILED {
             return Err(Error::Allocator(format!(
                 "wasm_allocate({cap}) returned 0 (out of memory?)"
