@@ -131,11 +131,6 @@ impl ModuleCache {
         Some(base.join("wasm-app"))
     }
 
-    /// The folder holding the entries.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The entry's identity: `module_sha256` compiled by `engine` as `kind`.
     fn entry_id(engine: &Engine, kind: ArtifactKind, module_sha256: &[u8; 32]) -> [u8; 32] {
         let mut h = ShaHasher(Sha256::new());
@@ -149,7 +144,9 @@ impl ModuleCache {
         format!("{}.cwasm", hex::encode(id))
     }
 
-    /// The entry path for `module_sha256` compiled by `engine` as `kind`.
+    /// The entry path for `module_sha256` compiled by `engine` as `kind`
+    /// (for the cache tests, through `wasm_app::fuzzing`).
+    #[cfg(feature = "fuzzing")]
     pub fn entry_path(
         &self,
         engine: &Engine,

@@ -87,6 +87,7 @@ impl Deadline {
     /// deadline: then `fut` is dropped (with whatever host call it was in)
     /// and the result is the time limit error.
     pub(crate) fn block_on<R>(&self, fut: impl Future<Output = Result<R>>) -> Result<R> {
+        crate::fork::check()?;
         let rt = runtime()?;
         // The future runs on this thread: `finish_before` finds the instant.
         CURRENT.with(|c| c.set(self.at));
@@ -166,6 +167,7 @@ fn runtime() -> Result<&'static Handle> {
     static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
+            crate::fork::threads_starting();
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("wasm-app-io")

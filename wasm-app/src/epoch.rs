@@ -26,6 +26,7 @@ pub(crate) struct Ticker {
 
 impl Ticker {
     pub(crate) fn start(engine: Engine) -> Result<Self> {
+        crate::fork::threads_starting();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()

@@ -113,6 +113,7 @@ mod deadline;
 mod epoch;
 mod error;
 mod files;
+mod fork;
 mod format;
 pub mod formats;
 #[cfg(feature = "fuzzing")]
