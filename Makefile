@@ -1,13 +1,21 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   - build the guests and the host, run the demo
-#   make test   - build the guests and run every test
+#   make test   - build the guests and run every test (Rust, then Python)
 # Guests are built by scripts/build-guests.sh, which picks rustup's
 # wasm32-wasip1 target or Debian's toolchain by itself.
 
 CARGO ?= cargo
 MODULES := target/wasm-modules
+# The Python environment (scripts/python-env.sh): the package wasm_study,
+# built from wasm-py/ into it, and the engines its tests use.
+VENV := .venv
+# pyo3's build script asks this interpreter: the same for maturin and
+# clippy, so switching between them rebuilds nothing.
+ifneq ($(wildcard $(VENV)/bin/python),)
+export PYO3_PYTHON := $(CURDIR)/$(VENV)/bin/python
+endif
 
-.PHONY: all guests demo test lint fuzz bench bench-peers bench-sizes bench-report clean
+.PHONY: all guests demo test test-rust test-python venv py lint fuzz bench bench-peers bench-sizes bench-report clean
 
 all: guests
 	$(CARGO) build
@@ -18,8 +26,26 @@ guests:
 demo: guests
 	$(CARGO) run --quiet -p wasm-app -- demo --modules $(MODULES)
 
-test: guests
-	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(CARGO) test --workspace
+test: test-rust test-python
+
+# wasm-py's tests are pytest's (a Rust test binary would link libpython).
+test-rust: guests
+	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(CARGO) test --workspace --exclude wasm-py
+
+# After test-rust, whose build of the CLI the Python tests compare with.
+# `timeout`: a hung Ray or Spark session fails CI instead of holding it.
+test-python: guests py
+	WASM_APP_MODULES=$(CURDIR)/$(MODULES) timeout 1200 $(VENV)/bin/python -m pytest -q wasm-py/tests
+
+venv:
+	bash scripts/python-env.sh $(VENV)
+
+# The extension in the dev profile (dependencies are optimised there too,
+# see Cargo.toml) and the shared target/: `maturin build --release` or
+# `pip install ./wasm-py` would build wasmtime and arrow a second time.
+py: venv
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) PYO3_PYTHON=$(CURDIR)/$(VENV)/bin/python \
+	  $(VENV)/bin/maturin develop -m wasm-py/Cargo.toml --locked -q
 
 lint:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
