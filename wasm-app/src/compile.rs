@@ -38,14 +38,21 @@ pub(crate) fn check_size(bytes: &[u8], limits: &Limits) -> Result<()> {
     Ok(())
 }
 
-/// Reads a module file, at most `limits.max_module_size` bytes of it: a
-/// path naming `/dev/zero` or a FIFO must not make the host read forever.
+/// Reads a module file as [`Runtime::load`](crate::Runtime::load) does:
+/// a regular file only, at most `limits.max_module_size` bytes of it. A
+/// path naming `/dev/zero` or a FIFO must not make the host read, or open,
+/// forever (a FIFO is opened non-blocking, then refused).
 pub fn read_module(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
     let load_err = |reason: String| Error::Load {
         path: path.display().to_string(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| load_err(e.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| load_err(e.to_string()))?;
     let meta = file.metadata().map_err(|e| load_err(e.to_string()))?;
     if !meta.is_file() {
         return Err(load_err("not a regular file".into()));
@@ -66,6 +73,9 @@ pub(crate) fn bounded<T: Send + 'static>(
     limit: Duration,
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
+    // wasmtime compiles on a thread pool that a fork does not carry over:
+    // in such a child, compiling would wait out the timeout and fail.
+    crate::fork::check()?;
     if RUNAWAY.load(Ordering::Acquire) >= MAX_RUNAWAY {
         anyhow::bail!(
             "{MAX_RUNAWAY} earlier compilations overran their compile-timeout and are still \

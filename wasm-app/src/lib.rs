@@ -142,6 +142,7 @@ mod text_table;
 pub mod transport;
 
 pub use cache::CacheOutcome;
+pub use compile::read_module;
 pub use error::{Error, Limit, Result};
 pub use instance::AbiSupport;
 pub use module::Module;

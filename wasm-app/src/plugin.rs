@@ -167,9 +167,9 @@ impl Plugin {
                 Some(r) if r.schema == t.schema => r.batches.extend(t.batches),
                 Some(r) => {
                     return Err(Error::Other(anyhow::anyhow!(
-                        "the flush call returned schema {:?}, unlike the data call's {:?}",
-                        t.schema,
-                        r.schema
+                        "the flush call returned schema {}, unlike the data call's {}",
+                        crate::text::schema_text(&t.schema),
+                        crate::text::schema_text(&r.schema)
                     )))
                 }
             }

@@ -312,6 +312,16 @@ impl Policy {
         if let Some(sha) = &self.sha256 {
             normalise_sha256(sha)?;
         }
+        for (key, value) in &self.env {
+            // What the guest would see as `KEY=VALUE` must split back the same.
+            if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+                bail!(
+                    "environment variable {:?}: a name must be non-empty without '=' or NUL, \
+                     a value without NUL",
+                    crate::text::escape_controls(key)
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -319,6 +329,15 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_names_that_do_not_split_back_are_refused() {
+        for (k, v) in [("", "x"), ("A=B", "x"), ("A\0", "x"), ("A", "x\0y")] {
+            let err = Policy::default().with_env(k, v).validate().unwrap_err();
+            assert!(err.to_string().contains("environment variable"), "{err}");
+        }
+        Policy::default().with_env("A", "b=c d").validate().unwrap();
+    }
 
     #[test]
     fn dir_grants_parse_like_wasmtime() {

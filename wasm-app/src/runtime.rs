@@ -108,6 +108,10 @@ impl Runtime {
                 .total_core_instances(slots(CORE_INSTANCES_PER_COMPONENT))
                 .total_memories(slots(MEMORIES_PER_COMPONENT))
                 .total_tables(slots(TABLES_PER_COMPONENT))
+                // One async stack per instance that may run at once; the
+                // default (1000, each with a guard page) costs ~2000 memory
+                // mappings per engine, and a process runs out at ~32 engines.
+                .total_stacks(n)
                 .max_memory_size(options.pool_max_memory as usize);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }

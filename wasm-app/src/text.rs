@@ -15,6 +15,30 @@ pub fn guest_text(bytes: &[u8]) -> String {
     guest_text_read(read, (bytes.len() - read.len()) as u64)
 }
 
+/// A schema a guest chose, for an error message: `name: type` per field,
+/// each name and type capped at 256 bytes and escaped, the whole at most
+/// about [`MAX_GUEST_TEXT`] bytes (a result's field names can be megabytes
+/// of control characters).
+pub fn schema_text(schema: &arrow::datatypes::Schema) -> String {
+    const PART: usize = 256;
+    let capped = |s: &str| guest_text(&s.as_bytes()[..s.len().min(PART)]);
+    let fields = schema.fields();
+    let mut out = String::from("(");
+    for (i, f) in fields.iter().enumerate() {
+        if out.len() >= MAX_GUEST_TEXT {
+            out.push_str(&format!(", and {} more fields", fields.len() - i));
+            break;
+        }
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let data_type = f.data_type().to_string();
+        out.push_str(&format!("{}: {}", capped(f.name()), capped(&data_type)));
+    }
+    out.push(')');
+    out
+}
+
 /// As [`guest_text`], for the first bytes of a message of which `unread`
 /// more bytes were left in guest memory.
 pub(crate) fn guest_text_read(read: &[u8], unread: u64) -> String {

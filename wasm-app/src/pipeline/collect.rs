@@ -122,7 +122,11 @@ impl<E: FnMut(&SchemaRef, &RecordBatch) -> anyhow::Result<()>> Collector<E> {
             if b.schema() != schema {
                 self.fail(
                     None,
-                    anyhow::anyhow!("output schema changed from {schema:?} to {:?}", b.schema()),
+                    anyhow::anyhow!(
+                        "output schema changed from {} to {}",
+                        crate::text::schema_text(&schema),
+                        crate::text::schema_text(&b.schema())
+                    ),
                 );
                 self.failed_at = Some(0);
                 return;
