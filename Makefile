@@ -15,7 +15,7 @@ ifneq ($(wildcard $(VENV)/bin/python),)
 export PYO3_PYTHON := $(CURDIR)/$(VENV)/bin/python
 endif
 
-.PHONY: all guests demo test test-rust test-python venv py lint fuzz bench bench-peers bench-sizes bench-report clean
+.PHONY: all guests demo test test-rust test-python venv py lint fuzz bench bench-peers bench-sizes bench-report bench-python clean
 
 all: guests
 	$(CARGO) build
@@ -70,7 +70,7 @@ BENCH_ARGS ?= --warm-up-time 1 --measurement-time 2 --nresamples 20000
 # SIZES_DIST=1 also builds the shipped host (`--profile dist`, fat LTO:
 # ~8 more minutes on 2 cores) and adds its size.
 bench: guests
-	$(MAKE) --no-print-directory bench-peers bench-sizes bench-report
+	$(MAKE) --no-print-directory bench-peers bench-sizes bench-report bench-python
 
 bench-peers:
 	bash scripts/bench-peers.sh $(BENCH_ARGS)
@@ -80,6 +80,12 @@ bench-sizes:
 
 bench-report:
 	bash scripts/bench-report.sh
+
+# wasm_study: Python against Rust per call, Ray on 1 and 2 nodes, Spark
+# mapInArrow against pure pyarrow; writes bench/PYTHON.md. PY_BENCH="--only
+# rust" runs one part.
+bench-python: guests py
+	WASM_APP_MODULES=$(CURDIR)/$(MODULES) $(VENV)/bin/python wasm-py/bench/bench.py $(PY_BENCH)
 
 clean:
 	$(CARGO) clean

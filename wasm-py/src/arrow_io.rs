@@ -15,8 +15,11 @@
 //! would fail; cast here, the column costs one copy and the call works.
 //!
 //! Out: a pyarrow `Table` or `RecordBatch` over the host's buffers (the
-//! guest's result, decoded once in host memory), exported without a copy.
+//! guest's result, decoded once in host memory), exported without a copy,
+//! its extension metadata dropped (`guest_output.rs`).
 
+use std::mem::ManuallyDrop;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions};
@@ -30,10 +33,17 @@ use pyo3::prelude::*;
 use wasm_app::Table;
 
 use crate::errors::other;
+use crate::exit::Inside;
+use crate::guest_output::{plain_batch, plain_schema};
 
 /// A stream of input batches, views already cast away.
+///
+/// Every call into the producer (a batch, the release at drop) is guarded:
+/// not after the interpreter began to exit (`exit.rs`), and a panic of
+/// arrow's import (a batch that does not match the stream's schema, which
+/// pyarrow lets a generator yield) is an error, not a `PanicException`.
 pub(crate) struct Input {
-    reader: RecordBatchStreamReader,
+    reader: ManuallyDrop<RecordBatchStreamReader>,
     /// The schema the guest sees (`None`: the producer's, unchanged).
     plain: Option<SchemaRef>,
 }
@@ -52,7 +62,7 @@ impl Input {
         let schema = reader.schema();
         let plain = without_views(&schema);
         Ok(Input {
-            reader,
+            reader: ManuallyDrop::new(reader),
             plain: (plain != schema).then_some(plain),
         })
     }
@@ -62,11 +72,23 @@ impl Input {
         self.plain.clone().unwrap_or_else(|| self.reader.schema())
     }
 
-    /// Reads the whole stream.
-    pub(crate) fn into_table(self) -> PyResult<Table> {
+    /// Reads the whole stream (call it without the GIL: the producer may
+    /// be a scan, and takes the GIL itself if it needs it).
+    pub(crate) fn into_table(self) -> Result<Table, ArrowError> {
         let schema = self.schema();
-        let batches = Iterator::collect::<Result<Vec<_>, _>>(self).map_err(other)?;
+        let batches = Iterator::collect::<Result<Vec<_>, _>>(self)?;
         Ok(Table { schema, batches })
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        // Releasing the stream calls the producer, which may need the GIL:
+        // at exit, leak it instead.
+        if let Some(_inside) = Inside::enter() {
+            // SAFETY: dropped once, here; never used again.
+            unsafe { ManuallyDrop::drop(&mut self.reader) };
+        }
     }
 }
 
@@ -74,12 +96,32 @@ impl Iterator for Input {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let batch = self.reader.next()?;
+        let Some(_inside) = Inside::enter() else {
+            return Some(Err(ArrowError::ExternalError(
+                "the Python interpreter is exiting".into(),
+            )));
+        };
+        let reader = &mut *self.reader;
+        let batch = match std::panic::catch_unwind(AssertUnwindSafe(|| reader.next())) {
+            Ok(batch) => batch?,
+            Err(panic) => Err(ArrowError::ExternalError(
+                format!("the input stream is broken: {}", panic_text(&panic)).into(),
+            )),
+        };
         Some(match &self.plain {
             None => batch,
             Some(plain) => batch.and_then(|b| cast_batch(&b, plain)),
         })
     }
+}
+
+/// A panic's message, if it has one.
+pub(crate) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// `schema` with every view type replaced by its plain form.
@@ -107,6 +149,13 @@ fn plain_type(t: &DataType) -> DataType {
         DataType::Struct(fs) => DataType::Struct(fs.iter().map(plain_field).collect()),
         DataType::Map(f, sorted) => DataType::Map(plain_field(f), *sorted),
         DataType::Dictionary(k, v) => DataType::Dictionary(k.clone(), Box::new(plain_type(v))),
+        DataType::RunEndEncoded(ends, values) => {
+            DataType::RunEndEncoded(ends.clone(), plain_field(values))
+        }
+        DataType::Union(fs, mode) => DataType::Union(
+            fs.iter().map(|(id, f)| (id, plain_field(f))).collect(),
+            *mode,
+        ),
         other => other.clone(),
     }
 }
@@ -138,22 +187,28 @@ fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Ar
 }
 
 /// `table` as a pyarrow `Table` (empty, with no columns, for `None`).
+/// A guest's result goes through `guest_output` first.
 pub(crate) fn table_to_py(py: Python<'_>, table: Option<Table>) -> PyResult<Bound<'_, PyAny>> {
     let Table { schema, batches } = table.unwrap_or_else(|| Table {
         schema: Arc::new(Schema::empty()),
         batches: Vec::new(),
     });
-    arrow_pyarrow::Table::try_new(batches, schema)
+    let batches = batches
+        .into_iter()
+        .map(plain_batch)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(other)?;
+    arrow_pyarrow::Table::try_new(batches, plain_schema(&schema))
         .map_err(other)?
         .into_pyarrow(py)
 }
 
-/// `batch` as a pyarrow `RecordBatch`.
+/// `batch` (a guest's) as a pyarrow `RecordBatch`.
 pub(crate) fn batch_to_py(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny>> {
-    batch.into_pyarrow(py)
+    plain_batch(batch).map_err(other)?.into_pyarrow(py)
 }
 
-/// `schema` as a pyarrow `Schema`.
+/// `schema` (a guest's) as a pyarrow `Schema`.
 pub(crate) fn schema_to_py(py: Python<'_>, schema: SchemaRef) -> PyResult<Bound<'_, PyAny>> {
-    Schema::clone(&schema).into_pyarrow(py)
+    Schema::clone(&plain_schema(&schema)).into_pyarrow(py)
 }

@@ -3,16 +3,24 @@
 //! the C Stream Interface.
 //!
 //! - `plugin.rs`: the `Plugin` class (policy, calls, pickling);
+//! - `pool.rs`: its instances, one per calling thread;
 //! - `policy.rs`: keyword arguments to a `Policy`, and its pickled state;
-//! - `arrow_io.rs`: Arrow in and out, zero-copy;
+//! - `arrow_io.rs`: Arrow in and out, zero-copy; `guest_output.rs`: what
+//!   pyarrow must not read in a guest's result;
 //! - `stream.rs`: `process_stream`, a pipeline on a thread of its own;
+//!   `exit.rs`: its thread and interpreter exit;
 //! - `runtimes.rs`: engines shared between plugins;
-//! - `errors.rs`: `wasm_app::Error` to the classes of `wasm_study.errors`.
+//! - `errors.rs`: `wasm_app::Error` to the classes of `wasm_study.errors`;
+//! - `bench.rs`: the Rust side of the Python benchmark (hidden).
 
 mod arrow_io;
+mod bench;
 mod errors;
+mod exit;
+mod guest_output;
 mod plugin;
 mod policy;
+mod pool;
 mod runtimes;
 mod stream;
 
@@ -32,6 +40,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<plugin::Plugin>()?;
     m.add_class::<stream::BatchStream>()?;
     m.add_function(wrap_pyfunction!(plugin::_restore, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::_time_process, m)?)?;
     m.add("DEFAULT_BATCH_SIZE", wasm_app::pipeline::DEFAULT_BATCH_SIZE)?;
+    let at_exit = wrap_pyfunction!(exit::_at_exit, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (at_exit,))?;
     Ok(())
 }

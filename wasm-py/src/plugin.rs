@@ -2,10 +2,9 @@
 //! threads that call it.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -14,8 +13,9 @@ use wasm_app::pipeline::{Options, Step, DEFAULT_BATCH_SIZE};
 use wasm_app::{Error, Module, Policy, StringAbi};
 
 use crate::arrow_io::{table_to_py, Input};
-use crate::errors::WasmError;
+use crate::errors::{other, WasmError};
 use crate::policy::{from_state, to_state, PolicyArgs};
+use crate::pool::Pool;
 use crate::runtimes;
 use crate::stream::BatchStream;
 
@@ -24,15 +24,15 @@ use crate::stream::BatchStream;
 /// Invariants: `bytes` are exactly the bytes `module` was compiled from
 /// (what a pickle ships), and `policy` is the module's policy with its
 /// `sha256` set, so a worker that unpickles it runs those bytes or none.
-/// A call takes an idle instance (or makes one), runs without the GIL and
-/// puts the instance back: threads calling at once get one each.
+/// A call takes an instance from `pool` (see there), without the GIL:
+/// threads calling at once get one each.
 #[pyclass(module = "wasm_study._native", name = "Plugin", frozen)]
 pub(crate) struct Plugin {
     module: Module,
     bytes: Arc<[u8]>,
     policy: Policy,
     cache: bool,
-    idle: Mutex<Vec<wasm_app::Plugin>>,
+    pool: Pool,
 }
 
 impl Plugin {
@@ -42,54 +42,23 @@ impl Plugin {
         let mut policy = module.policy().clone();
         policy.sha256 = Some(module.sha256().to_string());
         Ok(Plugin {
+            pool: Pool::new(module.clone()),
             module,
             bytes,
             policy,
             cache,
-            idle: Mutex::new(Vec::new()),
         })
     }
 
     /// Runs `f` on an instance of its own, without the GIL.
-    fn with<R: Send>(
+    pub(crate) fn with<R: Send>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&mut wasm_app::Plugin) -> wasm_app::Result<R> + Send,
+        f: impl FnMut(&mut wasm_app::Plugin) -> wasm_app::Result<R> + Send,
     ) -> PyResult<R> {
-        py.detach(|| {
-            let idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let mut instance = idle.unwrap_or_else(|| wasm_app::Plugin::new(self.module.clone()));
-            let result = f(&mut instance);
-            // A poisoned instance is replaced by its next call.
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(instance);
-            result
-        })
-        .map_err(|e| WasmError(e).into())
+        py.detach(|| self.pool.run(f))
+            .map_err(|e| WasmError(e).into())
     }
-}
-
-/// Reads a module file, refusing one over `max` bytes before reading it all.
-fn read_module(path: &PathBuf, max: u64) -> Result<Vec<u8>, Error> {
-    let load = |reason: String| Error::Load {
-        path: path.display().to_string(),
-        reason,
-    };
-    let file = std::fs::File::open(path).map_err(|e| load(e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| load(e.to_string()))?;
-    if bytes.len() as u64 > max {
-        return Err(Error::LimitExceeded(wasm_app::Limit::ModuleSize(max)));
-    }
-    Ok(bytes)
 }
 
 fn config_pairs(config: Option<BTreeMap<String, String>>) -> Vec<(String, String)> {
@@ -112,8 +81,8 @@ impl Plugin {
         max_memory: Option<Bound<'py, PyAny>>,
         max_output: Option<Bound<'py, PyAny>>,
         timeout: Option<Bound<'py, PyAny>>,
-        fuel: Option<u64>,
-        max_instances: Option<u32>,
+        fuel: Option<Bound<'py, PyAny>>,
+        max_instances: Option<Bound<'py, PyAny>>,
         dirs: Vec<Bound<'py, PyAny>>,
         dirs_rw: Vec<Bound<'py, PyAny>>,
         env: BTreeMap<String, String>,
@@ -149,7 +118,8 @@ impl Plugin {
                 )
             }
         };
-        let max = policy.limits.max_module_size;
+        let limits = policy.limits.clone();
+        let max = limits.max_module_size;
         py.detach(move || {
             let bytes: Arc<[u8]> = match source {
                 Ok(b) => {
@@ -158,7 +128,7 @@ impl Plugin {
                     }
                     Arc::from(&*b)
                 }
-                Err(path) => read_module(&path, max)?.into(),
+                Err(path) => wasm_app::read_module(&path, &limits)?.into(),
             };
             Plugin::load(&name, bytes, policy, cache)
         })
@@ -195,7 +165,8 @@ impl Plugin {
         data: &Bound<'py, PyAny>,
         config: Option<BTreeMap<String, String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let input = Input::open(data)?.into_table()?;
+        let input = Input::open(data)?;
+        let input = py.detach(|| input.into_table()).map_err(other)?;
         let config = config_pairs(config);
         let out = self.with(py, |p| p.process_table(command, &config, &input))?;
         table_to_py(py, out)
@@ -220,6 +191,10 @@ impl Plugin {
             .into());
         }
         let input = Input::open(data)?;
+        if self.policy.limits.max_instances.is_some() {
+            // The stream makes its own instances: free the idle ones' slots.
+            self.pool.clear();
+        }
         let step = Step {
             module: self.module.clone(),
             command: command.to_string(),

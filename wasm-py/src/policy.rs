@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyInt, PyString};
 use wasm_app::policy::{parse_duration, parse_size};
 use wasm_app::{DirGrant, Error, Limits, Policy};
 
@@ -21,8 +21,8 @@ pub(crate) struct PolicyArgs<'py> {
     pub max_memory: Option<Bound<'py, PyAny>>,
     pub max_output: Option<Bound<'py, PyAny>>,
     pub timeout: Option<Bound<'py, PyAny>>,
-    pub fuel: Option<u64>,
-    pub max_instances: Option<u32>,
+    pub fuel: Option<Bound<'py, PyAny>>,
+    pub max_instances: Option<Bound<'py, PyAny>>,
     pub dirs: Vec<Bound<'py, PyAny>>,
     pub dirs_rw: Vec<Bound<'py, PyAny>>,
     pub env: BTreeMap<String, String>,
@@ -51,11 +51,11 @@ impl PolicyArgs<'_> {
         if let Some(v) = &self.timeout {
             p.limits.timeout = duration("timeout", v)?;
         }
-        if self.fuel.is_some() {
-            p.limits.fuel = self.fuel;
+        if let Some(v) = &self.fuel {
+            p.limits.fuel = Some(count("fuel", v)?);
         }
-        if self.max_instances.is_some() {
-            p.limits.max_instances = self.max_instances;
+        if let Some(v) = &self.max_instances {
+            p.limits.max_instances = Some(count("max_instances", v)?);
         }
         if self.sha256.is_some() {
             p.sha256 = self.sha256;
@@ -69,8 +69,19 @@ fn invalid(message: String) -> PyErr {
     WasmError(Error::InvalidPolicy(message)).into()
 }
 
+/// A count: an int (not a bool) that fits.
+fn count<T: for<'a, 'py> FromPyObject<'a, 'py>>(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<T> {
+    let fits = !v.is_instance_of::<PyBool>() && v.is_instance_of::<PyInt>();
+    fits.then(|| v.extract::<T>().ok())
+        .flatten()
+        .ok_or_else(|| invalid(format!("{arg} must be an int in range, got {v}")))
+}
+
 /// A size: bytes as an int, or a string with a unit (`"64MiB"`), as the CLI.
 fn size(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(invalid(format!("{arg} must be a size, got a bool")));
+    }
     if let Ok(s) = v.cast::<PyString>() {
         return parse_size(&s.to_cow()?).map_err(|e| invalid(format!("{arg}: {e:#}")));
     }
@@ -84,6 +95,9 @@ fn size(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
 /// A duration: seconds as an int or float, or a string with a unit
 /// (`"500ms"`), as the CLI.
 fn duration(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(invalid(format!("{arg} must be a duration, got a bool")));
+    }
     if let Ok(s) = v.cast::<PyString>() {
         return parse_duration(&s.to_cow()?).map_err(|e| invalid(format!("{arg}: {e:#}")));
     }

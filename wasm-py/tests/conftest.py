@@ -70,3 +70,29 @@ def documents(n: int, seed: int = 0) -> pa.Table:
     ids = pa.array(range(seed, seed + n), pa.uint64())
     content = [" ".join(words[(i * 7 + j) % len(words)] for j in range(1 + i % 5)) for i in range(seed, seed + n)]
     return pa.table({"id": ids, "content": content})
+
+
+def guest_returning(payload: bytes) -> bytes:
+    """WAT of a module whose Arrow export returns `payload` whatever it is
+    sent (as wasm-app/tests/hostile_output.rs builds it): any bytes become a
+    guest's result, through the real call path."""
+    at = 65536
+    end = -(-(at + len(payload)) // 64) * 64
+    pages = end // 65536 + 2
+    data = "".join(f"\\{b:02x}" for b in payload)
+    return f"""(module
+  (memory (export "memory") {pages})
+  (global $next (mut i32) (i32.const {end}))
+  (func (export "wasm_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $next) (i32.const 63)) (i32.const -64)))
+    (global.set $next (i32.add (local.get $p) (local.get $n)))
+    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
+    (local.get $p))
+  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))
+  (func (export "wasm_memory_process_data_arrow") (param i32 i32 i32 i32) (result i32)
+    (i32.store (i32.const 8) (i32.const {at}))
+    (i32.store (i32.const 12) (i32.const {len(payload)}))
+    (i32.const 8))
+  (data (i32.const {at}) "{data}"))""".encode()
