@@ -34,7 +34,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-mod manifest;
+pub(crate) mod manifest;
 mod units;
 
 pub use units::{format_size, normalise_sha256, parse_duration, parse_size};

@@ -3,7 +3,6 @@
 //! the C Stream Interface.
 //!
 //! - `plugin.rs`: the `Plugin` class (policy, calls, pickling);
-//! - `pool.rs`: its instances, one per calling thread;
 //! - `policy.rs`: keyword arguments to a `Policy`, and its pickled state;
 //! - `arrow_io.rs`: Arrow in and out, zero-copy; `guest_output.rs`: what
 //!   pyarrow must not read in a guest's result;
@@ -20,7 +19,6 @@ mod exit;
 mod guest_output;
 mod plugin;
 mod policy;
-mod pool;
 mod runtimes;
 mod stream;
 

@@ -10,12 +10,11 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use wasm_app::pipeline::{Options, Step, DEFAULT_BATCH_SIZE};
-use wasm_app::{Error, Module, Policy, StringAbi};
+use wasm_app::{Error, Module, Policy, Pool, StringAbi};
 
 use crate::arrow_io::{table_to_py, Input};
 use crate::errors::{other, WasmError};
 use crate::policy::{from_state, to_state, PolicyArgs};
-use crate::pool::Pool;
 use crate::runtimes;
 use crate::stream::BatchStream;
 
@@ -24,7 +23,7 @@ use crate::stream::BatchStream;
 /// Invariants: `bytes` are exactly the bytes `module` was compiled from
 /// (what a pickle ships), and `policy` is the module's policy with its
 /// `sha256` set, so a worker that unpickles it runs those bytes or none.
-/// A call takes an instance from `pool` (see there), without the GIL:
+/// A call takes an instance from `pool` (`wasm_app::Pool`), without the GIL:
 /// threads calling at once get one each.
 #[pyclass(module = "wasm_study._native", name = "Plugin", frozen)]
 pub(crate) struct Plugin {

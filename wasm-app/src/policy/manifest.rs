@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::units::{normalise_sha256, parse_duration, parse_size};
-use super::{DirGrant, Limits, Policy};
+use super::{DirGrant, Policy};
 
 /// The manifest as written in TOML (sizes and durations as text).
 #[derive(Debug, Default, Deserialize)]
@@ -33,8 +33,26 @@ struct Manifest {
 
 /// Parses a TOML manifest; relative dirs are resolved against `base`.
 pub(super) fn parse(text: &str, base: &Path) -> anyhow::Result<Policy> {
-    let m: Manifest = toml::from_str(text)?;
-    let mut limits = Limits::default();
+    apply(toml::from_str(text)?, base, Policy::default())
+}
+
+/// The policy keys of `table` (a `[[function]]` of `wasm-app serve`, say)
+/// over `defaults`: each key present replaces its default, `dir` and `env`
+/// entries are added to the default ones.
+pub(crate) fn parse_table_over(
+    table: toml::Table,
+    base: &Path,
+    defaults: &Policy,
+) -> anyhow::Result<Policy> {
+    apply(
+        toml::Value::Table(table).try_into()?,
+        base,
+        defaults.clone(),
+    )
+}
+
+fn apply(m: Manifest, base: &Path, mut policy: Policy) -> anyhow::Result<Policy> {
+    let limits = &mut policy.limits;
     if let Some(s) = &m.max_memory {
         limits.max_memory = parse_size(s).context("max-memory")?;
     }
@@ -44,8 +62,12 @@ pub(super) fn parse(text: &str, base: &Path) -> anyhow::Result<Policy> {
     if let Some(s) = &m.timeout {
         limits.timeout = parse_duration(s).context("timeout")?;
     }
-    limits.fuel = m.fuel;
-    limits.max_instances = m.max_instances;
+    if m.fuel.is_some() {
+        limits.fuel = m.fuel;
+    }
+    if m.max_instances.is_some() {
+        limits.max_instances = m.max_instances;
+    }
     if let Some(n) = m.max_table_elements {
         limits.max_table_elements = n;
     }
@@ -58,24 +80,17 @@ pub(super) fn parse(text: &str, base: &Path) -> anyhow::Result<Policy> {
     if let Some(s) = &m.compile_timeout {
         limits.compile_timeout = parse_duration(s).context("compile-timeout")?;
     }
-    let dirs = m
-        .dirs
-        .into_iter()
-        .map(|mut d| {
-            if d.host.is_relative() {
-                d.host = base.join(&d.host);
-            }
-            d
-        })
-        .collect();
-    let sha256 = m.sha256.map(|s| normalise_sha256(&s)).transpose()?;
-    let policy = Policy {
-        dirs,
-        env: m.env,
-        inherit_stdio: m.inherit_stdio,
-        sha256,
-        limits,
-    };
+    policy.dirs.extend(m.dirs.into_iter().map(|mut d| {
+        if d.host.is_relative() {
+            d.host = base.join(&d.host);
+        }
+        d
+    }));
+    policy.env.extend(m.env);
+    policy.inherit_stdio |= m.inherit_stdio;
+    if let Some(s) = m.sha256 {
+        policy.sha256 = Some(normalise_sha256(&s)?);
+    }
     policy.check()?;
     Ok(policy)
 }
