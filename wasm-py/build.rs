@@ -1,0 +1,3 @@
+// Empty: it exists so that the [build-dependencies] of Cargo.toml (a
+// feature-unification hack, see there) take part in the build.
+fn main() {}
