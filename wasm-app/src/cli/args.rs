@@ -58,6 +58,12 @@ pub(super) struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    /// Whether `--no-cache` was given.
+    #[cfg_attr(not(feature = "flight"), allow(dead_code))]
+    pub(super) fn no_cache(&self) -> bool {
+        self.no_cache
+    }
+
     pub(super) fn policy(&self) -> anyhow::Result<Policy> {
         let mut p = match &self.policy {
             Some(f) => Policy::from_file(f)?,

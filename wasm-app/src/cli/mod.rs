@@ -3,6 +3,8 @@
 mod args;
 mod call;
 mod process;
+#[cfg(feature = "flight")]
+mod serve;
 mod study;
 
 use std::path::PathBuf;
@@ -165,6 +167,12 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000,10000")]
         crossover: Vec<usize>,
     },
+    /// Serve modules' Arrow commands as remote functions over Arrow Flight
+    /// (the arrow-udf-flight protocol): any Flight client can call them,
+    /// under each function's policy. Stops on SIGTERM or Ctrl-C, letting
+    /// calls in flight finish.
+    #[cfg(feature = "flight")]
+    Serve(serve::ServeArgs),
     /// Show a module's imports, exports, ABI support and WASI needs.
     Inspect {
         /// The module (.wasm or .wat).
@@ -250,6 +258,8 @@ impl Cli {
                 repeat,
                 crossover,
             } => study::bench(modules, rows, threads, repeat, &crossover),
+            #[cfg(feature = "flight")]
+            Command::Serve(args) => serve::run(args),
             Command::Inspect { file } => {
                 let rt = Runtime::new(EngineOptions::default())?;
                 let report = inspect::inspect_file(&rt, &file)?;
