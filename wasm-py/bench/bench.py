@@ -10,6 +10,9 @@ bench/PYTHON.md. Every ratio is measured in one run on this machine.
    same cores as the 2 nodes: what distribution itself costs).
 3. Spark `mapInArrow` in `local[2]`: the module's `tokenize` against a pure
    pyarrow function doing the same work (checked equal on the data first).
+4. `wasm-app serve`: `DoExchange` of `echo` from pyarrow's Flight client at
+   1 k and 100 k rows per batch against the in-process call, and the
+   throughput of 1, 2 and 4 clients at once.
 
 Medians of several timed runs after a warm-up run. Data is generated here.
 """
@@ -205,12 +208,105 @@ def spark_throughput(out: list[str], data_dir: pathlib.Path) -> None:
     out.append("")
 
 
+def flight_vs_in_process(out: list[str], data_dir: pathlib.Path) -> None:
+    import re
+    import threading
+
+    import pyarrow.flight as fl
+
+    functions = data_dir / "functions.toml"
+    functions.write_text(
+        f"""[[function]]
+name = "echo"
+module = "{module2()}"
+command = "echo"
+args = [{{ name = "id", type = "uint64" }}, {{ name = "content", type = "utf8" }}]
+returns = [{{ name = "id", type = "uint64" }}, {{ name = "content", type = "utf8" }}]
+max-memory = "512MiB"
+timeout = "60s"
+"""
+    )
+    cli = pathlib.Path(os.environ.get("WASM_APP_BIN", ROOT / "target" / "debug" / "wasm-app"))
+    server = subprocess.Popen(
+        [str(cli), "serve", "--listen", "127.0.0.1:0", "--functions", str(functions), "--max-concurrent", "4"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = server.stderr.readline()
+        location = "grpc://" + re.search(r"listening on (\S+)", line).group(1)
+        plugin = wasm_study.Plugin(module2(), max_memory="512MiB", timeout=60)
+        descriptor = fl.FlightDescriptor.for_path("echo")
+
+        def exchange(client, batches, schema):
+            writer, reader = client.do_exchange(descriptor)
+
+            def write():
+                writer.begin(schema)
+                for b in batches:
+                    writer.write_batch(b)
+                writer.done_writing()
+
+            t = threading.Thread(target=write)
+            t.start()
+            table = reader.read_all()
+            t.join()
+            writer.close()
+            return table
+
+        out += [
+            "## `wasm-app serve`: Flight `DoExchange` against the in-process call",
+            "",
+            "`echo` of `id: uint64, content: utf8` rows. In process: `plugin.process` (wasm_study).",
+            "Flight: pyarrow's `FlightClient` on loopback to `wasm-app serve` (the debug build",
+            "`make test` makes: dependencies optimised, wasm-app itself at opt-level 0), one",
+            "exchange per batch (a new gRPC stream each time), and 20 batches in one exchange.",
+            "",
+            "| rows per batch | in process | one exchange per batch | Flight / in process | 20 batches in one exchange, per batch |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        client = fl.FlightClient(location)
+        for rows, runs in [(1_000, 100), (100_000, 10)]:
+            table = documents(rows)
+            batch = table.combine_chunks().to_batches()[0]
+            local = median_time(lambda: plugin.process("echo", batch), runs)
+            remote = median_time(lambda: exchange(client, [batch], table.schema), runs)
+            stream = median_time(lambda: exchange(client, [batch] * 20, table.schema), max(3, runs // 10)) / 20
+            out.append(f"| {rows:,} | {fmt_time(local)} | {fmt_time(remote)} | {remote / local:.2f}x | {fmt_time(stream)} |")
+        out += [
+            "",
+            "| clients at once | rows/s (100 k-row batches, 10 per client) | / 1 client |",
+            "|---:|---:|---:|",
+        ]
+        table = documents(100_000)
+        batch = table.combine_chunks().to_batches()[0]
+        base = None
+        for clients in [1, 2, 4]:
+            conns = [fl.FlightClient(location) for _ in range(clients)]
+
+            def all_clients():
+                threads = [threading.Thread(target=exchange, args=(c, [batch] * 10, table.schema)) for c in conns]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+
+            secs = median_time(all_clients, 3)
+            rate = clients * 10 * 100_000 / secs
+            base = base or rate
+            out.append(f"| {clients} | {rate:,.0f} | {rate / base:.2f}x |")
+        out.append("")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["rust", "ray", "spark"], action="append")
+    parser.add_argument("--only", choices=["rust", "ray", "spark", "flight"], action="append")
     parser.add_argument("--output", default=str(ROOT / "bench" / "PYTHON.md"))
     args = parser.parse_args()
-    parts = args.only or ["rust", "ray", "spark"]
+    parts = args.only or ["rust", "ray", "spark", "flight"]
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True)
     out = [
         "# Python benchmarks (wasm_study)",
@@ -228,6 +324,8 @@ def main() -> None:
             ray_throughput(out, pathlib.Path(d))
         if "spark" in parts:
             spark_throughput(out, pathlib.Path(d))
+        if "flight" in parts:
+            flight_vs_in_process(out, pathlib.Path(d))
     pathlib.Path(args.output).write_text("\n".join(out))
     print("\n".join(out))
 

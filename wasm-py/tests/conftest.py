@@ -72,6 +72,20 @@ def documents(n: int, seed: int = 0) -> pa.Table:
     return pa.table({"id": ids, "content": content})
 
 
+# A bump allocator as `wasm_allocate` (64-byte aligned areas from the global
+# $next up, memory grown as needed) and a `wasm_deallocate` that frees
+# nothing: the allocation contract the host checks (areas never overlap).
+BUMP_ALLOCATOR = """
+  (func (export "wasm_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $next) (i32.const 63)) (i32.const -64)))
+    (global.set $next (i32.add (local.get $p) (local.get $n)))
+    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
+      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
+    (local.get $p))
+  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))"""
+
+
 def guest_returning(payload: bytes) -> bytes:
     """WAT of a module whose Arrow export returns `payload` whatever it is
     sent (as wasm-app/tests/hostile_output.rs builds it): any bytes become a
@@ -83,16 +97,31 @@ def guest_returning(payload: bytes) -> bytes:
     return f"""(module
   (memory (export "memory") {pages})
   (global $next (mut i32) (i32.const {end}))
-  (func (export "wasm_allocate") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (i32.and (i32.add (global.get $next) (i32.const 63)) (i32.const -64)))
-    (global.set $next (i32.add (local.get $p) (local.get $n)))
-    (if (i32.gt_u (global.get $next) (i32.mul (memory.size) (i32.const 65536)))
-      (then (drop (memory.grow (i32.add (i32.shr_u (local.get $n) (i32.const 16)) (i32.const 1))))))
-    (local.get $p))
-  (func (export "wasm_deallocate") (param i32) (result i32) (i32.const 0))
+{BUMP_ALLOCATOR}
   (func (export "wasm_memory_process_data_arrow") (param i32 i32 i32 i32) (result i32)
     (i32.store (i32.const 8) (i32.const {at}))
     (i32.store (i32.const 12) (i32.const {len(payload)}))
     (i32.const 8))
   (data (i32.const {at}) "{data}"))""".encode()
+
+
+def guest_spinning() -> bytes:
+    """WAT of a module whose Arrow export never returns."""
+    return f"""(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+{BUMP_ALLOCATOR}
+  (func (export "wasm_memory_process_data_arrow") (param i32 i32 i32 i32) (result i32)
+    (loop (br 0))
+    (i32.const 0)))""".encode()
+
+
+def guest_bombing() -> bytes:
+    """WAT of a module whose Arrow export grows its memory without end."""
+    return f"""(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+{BUMP_ALLOCATOR}
+  (func (export "wasm_memory_process_data_arrow") (param i32 i32 i32 i32) (result i32)
+    (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+    (unreachable)))""".encode()
