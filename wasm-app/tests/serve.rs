@@ -242,6 +242,22 @@ fn messages_no_honest_client_sends_are_refused_and_the_server_goes_on() {
         let e = refused(exchange(&mut c, lying).await);
         assert_eq!(e.code(), Code::InvalidArgument, "{e}");
 
+        // Bytes after the declared body would be read as more messages
+        // (one batch sent once, run again with every later message).
+        let mut padded = messages(docs(10), IpcWriteOptions::default()).await;
+        let again = padded[1].data_header.len();
+        let mut body = padded[1].data_body.to_vec();
+        body.extend(std::iter::repeat_n(0u8, again.next_multiple_of(8)));
+        padded[1].data_body = body.into();
+        let e = refused(exchange(&mut c, padded).await);
+        assert!(e.message().contains("declaring"), "{e}");
+
+        // A schema message with a body.
+        let mut schema_body = messages(docs(10), IpcWriteOptions::default()).await;
+        schema_body[0].data_body = schema_body[1].data_body.clone();
+        let e = refused(exchange(&mut c, schema_body).await);
+        assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+
         // One message over --max-message-size (~8 MB): tonic refuses it.
         let huge = messages(docs(200_000), IpcWriteOptions::default()).await;
         let e = refused(exchange(&mut c, huge).await);
@@ -259,4 +275,26 @@ fn messages_no_honest_client_sends_are_refused_and_the_server_goes_on() {
             .expect("served after the refusals");
         assert!(ok.iter().map(RecordBatch::num_rows).sum::<usize>() > 10);
     });
+}
+
+#[test]
+fn a_function_without_columns_is_refused_at_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("functions.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[function]]\nname = \"none\"\nmodule = \"{}\"\ncommand = \"count\"\nargs = []\nreturns = [{{ name = \"rows\", type = \"uint64\" }}]\n",
+            common::guest_path(built::MODULE2).display()
+        ),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasm-app"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--functions"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least one column"), "{stderr}");
 }

@@ -266,6 +266,42 @@ def test_busy_slots_refuse_and_a_gone_client_frees_its_slot(tmp_path, cli, modul
     assert code == 0, err
 
 
+SLOW = """
+import sys, time, pyarrow as pa, pyarrow.flight as fl
+client = fl.FlightClient(sys.argv[1])
+table = pa.table({"id": pa.array(range(20000), pa.uint64()), "text": ["x " * 50] * 20000})
+writer, reader = client.do_exchange(fl.FlightDescriptor.for_path("tokenize"))
+writer.begin(table.schema)
+if sys.argv[2] == "metadata":
+    while True:  # no data, only metadata: must not keep the exchange alive
+        writer.write_metadata(b"x")
+        time.sleep(0.2)
+print("writing", flush=True)
+for _ in range(1000):  # and never reads
+    writer.write_table(table)
+"""
+
+
+@pytest.mark.parametrize("how", ["metadata", "no-reads"])
+def test_a_client_that_sends_no_data_or_reads_nothing_loses_its_slot(tmp_path, cli, module2, how):
+    s = Server(
+        cli, functions_file(tmp_path, module2), "--max-concurrent", "1", "--idle-timeout", "1s", "--queue-timeout", "5s"
+    )
+    slow = subprocess.Popen([sys.executable, "-c", SLOW, s.location, how], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        table = docs(100)
+        start = time.monotonic()
+        out = exchange(s.client(), "tokenize", table.to_batches(), table.schema, options(token=None))
+        assert out.num_rows > 100
+        assert time.monotonic() - start < 8
+    finally:
+        slow.kill()
+        slow.wait()
+        code, err = s.stop()
+    assert code == 0, err
+
+
 def test_sigterm_lets_an_exchange_in_flight_finish(tmp_path, cli, module2):
     s = Server(cli, functions_file(tmp_path, module2))
     table = docs(400)

@@ -21,10 +21,14 @@ impl Token {
 
     /// A tonic interceptor.
     pub(crate) fn check(&self, request: Request<()>) -> Result<Request<()>, Status> {
-        let given = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.as_bytes().strip_prefix(BEARER.as_bytes()));
+        // The scheme's name is case-insensitive (RFC 9110).
+        let given = request.metadata().get("authorization").and_then(|v| {
+            let v = v.as_bytes();
+            let scheme = v.get(..BEARER.len())?;
+            scheme
+                .eq_ignore_ascii_case(BEARER.as_bytes())
+                .then(|| &v[BEARER.len()..])
+        });
         match given {
             Some(given) if same(given, &self.0) => Ok(request),
             _ => Err(Status::unauthenticated(

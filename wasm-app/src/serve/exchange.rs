@@ -17,13 +17,14 @@
 //! instance after at most the call in progress.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::ipc::{root_as_message, MessageHeader};
 use arrow_flight::error::FlightError;
 use arrow_flight::FlightData;
+use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::mpsc::Sender;
 use tonic::{Status, Streaming};
 
@@ -60,15 +61,15 @@ async fn serve(
 ) -> Result<(), Status> {
     let mut schema_frame: Option<Vec<u8>> = None;
     let mut next = Some(first);
+    // Only data moves the deadline: a client that sends empty messages (or
+    // reads nothing) holds its slot no longer than one that sends nothing.
+    let mut deadline = Instant::now() + idle;
+    let silent = || Status::deadline_exceeded(format!("the client sent no data for {idle:?}"));
     loop {
         let message = match next.take() {
             Some(m) => m,
-            None => match tokio::time::timeout(idle, input.message()).await {
-                Err(_) => {
-                    return Err(Status::deadline_exceeded(format!(
-                        "the client sent nothing for {idle:?}"
-                    )))
-                }
+            None => match tokio::time::timeout_at(deadline.into(), input.message()).await {
+                Err(_) => return Err(silent()),
                 Ok(m) => match m? {
                     Some(m) => m,
                     None => return Ok(()),
@@ -76,16 +77,31 @@ async fn serve(
             },
         };
         // pyarrow opens an exchange with a message carrying only the
-        // descriptor; keep-alives carry nothing either.
+        // descriptor; metadata-only messages carry nothing either.
         if message.data_header.is_empty() {
             continue;
         }
+        deadline = Instant::now() + idle;
         let header = root_as_message(&message.data_header)
             .map_err(|e| Status::invalid_argument(format!("input: not an IPC message: {e}")))?;
+        // The body is exactly what the header declares: extra bytes would be
+        // read as more messages of the stream.
+        if u64::try_from(header.bodyLength()).ok() != Some(message.data_body.len() as u64) {
+            return Err(Status::invalid_argument(format!(
+                "input: a body of {} bytes under a header declaring {}",
+                message.data_body.len(),
+                header.bodyLength()
+            )));
+        }
         match header.header_type() {
             MessageHeader::Schema if schema_frame.is_none() => {
+                if !message.data_body.is_empty() {
+                    return Err(Status::invalid_argument(
+                        "input: a schema message with a body",
+                    ));
+                }
                 let frame = framed(&message, None);
-                check_args(f, &decode(f, &frame)?.schema)?;
+                check_args(f, &decode(f, frame.clone(), 0)?.schema)?;
                 schema_frame = Some(frame);
             }
             MessageHeader::RecordBatch => {
@@ -94,16 +110,33 @@ async fn serve(
                         "input: a record batch before the schema",
                     ));
                 };
-                let table = decode(f, &framed(&message, Some(schema)))?;
-                for batch in table.batches {
-                    if batch.num_rows() == 0 {
-                        continue;
-                    }
-                    for out in call(f, named(f, batch)?).await? {
-                        output
-                            .send(Ok(out))
-                            .await
-                            .map_err(|_| Status::cancelled("the client went away"))?;
+                if header
+                    .header_as_record_batch()
+                    .is_some_and(|b| b.compression().is_some())
+                {
+                    return Err(Status::invalid_argument(
+                        "input: compressed bodies are not accepted (their decompressed size is \
+                         the sender's claim); send uncompressed batches",
+                    ));
+                }
+                let [batch] = <[RecordBatch; 1]>::try_from(
+                    decode(f, framed(&message, Some(schema)), 1)?.batches,
+                )
+                .map_err(|_| Status::invalid_argument("input: one message, one batch"))?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+                for out in call(f, named(f, batch)?).await? {
+                    match output.send_timeout(Ok(out), idle).await {
+                        Ok(()) => {}
+                        Err(SendTimeoutError::Timeout(_)) => {
+                            return Err(Status::deadline_exceeded(format!(
+                                "the client read nothing for {idle:?}"
+                            )))
+                        }
+                        Err(SendTimeoutError::Closed(_)) => {
+                            return Err(Status::cancelled("the client went away"))
+                        }
                     }
                 }
             }
@@ -144,10 +177,15 @@ fn framed(message: &FlightData, schema: Option<&Vec<u8>>) -> Vec<u8> {
     out
 }
 
-fn decode(f: &Function, stream: &[u8]) -> Result<Table, Status> {
-    transport::decode_stream(stream.to_vec(), f.output_limit())
+/// Decodes a framed stream (taken, not copied) holding `batches` batches.
+fn decode(f: &Function, stream: Vec<u8>, batches: usize) -> Result<Table, Status> {
+    let table = transport::decode_stream(stream, f.output_limit())
         .map_err(input_error)?
-        .ok_or_else(|| Status::invalid_argument("input: an empty IPC stream"))
+        .ok_or_else(|| Status::invalid_argument("input: an empty IPC stream"))?;
+    if table.batches.len() != batches {
+        return Err(Status::invalid_argument("input: one message, one batch"));
+    }
+    Ok(table)
 }
 
 /// The input's columns must be the declared ones, by position and type.
@@ -173,7 +211,9 @@ fn check_args(f: &Function, schema: &Schema) -> Result<(), Status> {
 /// `batch` under the declared argument names (the guest's config names
 /// them).
 fn named(f: &Function, batch: RecordBatch) -> Result<RecordBatch, Status> {
-    RecordBatch::try_new(f.args.clone(), batch.columns().to_vec())
+    // The row count too: a function of no arguments gets columnless batches.
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(f.args.clone(), batch.columns().to_vec(), &options)
         .map_err(|e| Status::invalid_argument(format!("input: {e}")))
 }
 

@@ -33,6 +33,8 @@ use crate::runtime::{EngineOptions, Runtime};
 /// Functions one server may offer: names are short and few.
 const MAX_FUNCTIONS: usize = 1000;
 const MAX_NAME: usize = 128;
+/// A functions file is a page or two of TOML.
+const MAX_FILE: u64 = 1 << 20;
 
 /// One function: a module's Arrow command with its configuration, its
 /// declared columns, and instances to run it on.
@@ -92,9 +94,7 @@ const OWN_KEYS: [&str; 6] = ["name", "module", "command", "config", "args", "ret
 pub(crate) fn load(options: &super::Options, max_concurrent: u32) -> Result<Vec<Function>> {
     let path = options.functions.as_path();
     let invalid = |e: anyhow::Error| Error::InvalidArgument(format!("{}: {e:#}", path.display()));
-    let text = std::fs::read_to_string(path)
-        .with_context(|| "cannot read it".to_string())
-        .map_err(invalid)?;
+    let text = read_text(path).map_err(invalid)?;
     let file: File = toml::from_str(&text).map_err(|e| invalid(e.into()))?;
     if file.function.is_empty() {
         return Err(invalid(anyhow::anyhow!("no [[function]] in it")));
@@ -123,6 +123,28 @@ pub(crate) fn load(options: &super::Options, max_concurrent: u32) -> Result<Vec<
     Ok(functions)
 }
 
+/// The file's text: a regular file (a FIFO is refused, not waited on) of
+/// at most [`MAX_FILE`] bytes.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .context("cannot open it")?;
+    anyhow::ensure!(file.metadata()?.is_file(), "not a regular file");
+    let mut text = String::new();
+    file.take(MAX_FILE + 1)
+        .read_to_string(&mut text)
+        .context("cannot read it as UTF-8 text")?;
+    anyhow::ensure!(
+        text.len() as u64 <= MAX_FILE,
+        "larger than {MAX_FILE} bytes"
+    );
+    Ok(text)
+}
+
 fn load_one(
     mut table: toml::Table,
     base: &Path,
@@ -147,8 +169,12 @@ fn load_one(
     policy.limits.max_instances.get_or_insert(max_concurrent);
     let args = schema(&declared.args).map_err(context)?;
     let returns = schema(&declared.returns).map_err(context)?;
-    if returns.fields().is_empty() {
-        return Err(context(anyhow::anyhow!("it returns no column")));
+    // Columnless batches have no buffers: their row count would be bounded
+    // by nothing.
+    if args.fields().is_empty() || returns.fields().is_empty() {
+        return Err(context(anyhow::anyhow!(
+            "it takes and returns at least one column each"
+        )));
     }
     let mut engine = EngineOptions::for_policy(&policy);
     if !options.cache {

@@ -31,6 +31,13 @@ use tonic::transport::Server;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 
+/// The largest `--max-message-size` (IPC frames carry 32-bit lengths).
+const MAX_MESSAGE_SIZE: usize = 1 << 30;
+/// Calls one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+/// How long exchanges in flight may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// How a server runs (the CLI's flags).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -80,6 +87,12 @@ pub fn serve(options: Options, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             "--max-concurrent must be at least 1".into(),
         ));
     }
+    if options.max_message_size > MAX_MESSAGE_SIZE {
+        return Err(Error::InvalidArgument(format!(
+            "--max-message-size must be at most {}",
+            crate::text::format_size(MAX_MESSAGE_SIZE as u64)
+        )));
+    }
     let token = match &options.token {
         Some(t) => Some(
             auth::Token::new(t)
@@ -105,7 +118,7 @@ pub fn serve(options: Options, ready: impl FnOnce(SocketAddr)) -> Result<()> {
         Some(t) => t.check(request),
         None => Ok(request),
     };
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .map_err(|e| {
@@ -115,12 +128,33 @@ pub fn serve(options: Options, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             .local_addr()
             .map_err(|e| Error::Other(anyhow::anyhow!("{e}")))?;
         ready(addr);
-        Server::builder()
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown().await;
+            let _ = stop.send(true);
+        });
+        let signalled = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let server = Server::builder()
+            .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
             .add_service(InterceptedService::new(flight, check))
-            .serve_with_incoming_shutdown(incoming(listener), shutdown())
-            .await
-            .map_err(|e| Error::Other(anyhow::anyhow!("the server failed: {e}")))
-    })
+            .serve_with_incoming_shutdown(incoming(listener), signalled(stopping.clone()));
+        // Exchanges in flight may finish, within a grace period: a client
+        // that neither reads nor closes cannot hold the server up for ever.
+        let grace = async {
+            signalled(stopping).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = server => served
+                .map_err(|e| Error::Other(anyhow::anyhow!("the server failed: {e}"))),
+            () = grace => Ok(()),
+        }
+    });
+    // Calls still running are bounded by their timeouts; do not wait longer.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
 
 /// Accepted connections without Nagle's algorithm (a small answer would

@@ -177,13 +177,14 @@ impl FlightService for Service {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        let permit = self.slot().await?;
         let mut input = request.into_inner();
         let first = tokio::time::timeout(self.idle, input.message())
             .await
             .map_err(|_| Status::deadline_exceeded("no descriptor came"))??
             .ok_or_else(|| Status::invalid_argument("an empty exchange: no descriptor"))?;
         let function = self.function(first.flight_descriptor.as_ref())?;
+        // A slot only for a call that names a function.
+        let permit = self.slot().await?;
         let (tx, mut rx) = mpsc::channel(OUTPUT_QUEUE);
         let returns = function.returns.clone();
         let idle = self.idle;
