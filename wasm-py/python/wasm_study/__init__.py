@@ -45,37 +45,8 @@ forks after using the package refuses to run modules in the child (its timer
 threads are gone): use the ``spawn`` start method.
 """
 
+from . import errors
 from ._native import DEFAULT_BATCH_SIZE, Plugin
-from .errors import (
-    GuestError,
-    GuestExited,
-    GuestProtocolError,
-    InstantiateError,
-    InvalidArgument,
-    InvalidPolicy,
-    LimitExceeded,
-    LoadError,
-    MissingExport,
-    PolicyDenied,
-    Trap,
-    WasmError,
-    WrongSignature,
-)
+from .errors import *  # noqa: F403 (the exception classes, listed in errors.__all__)
 
-__all__ = [
-    "Plugin",
-    "DEFAULT_BATCH_SIZE",
-    "WasmError",
-    "LoadError",
-    "MissingExport",
-    "WrongSignature",
-    "InstantiateError",
-    "Trap",
-    "LimitExceeded",
-    "InvalidPolicy",
-    "PolicyDenied",
-    "GuestError",
-    "GuestProtocolError",
-    "GuestExited",
-    "InvalidArgument",
-]
+__all__ = ["Plugin", "DEFAULT_BATCH_SIZE", *errors.__all__]
