@@ -48,7 +48,11 @@ pub(crate) async fn run(
     output: Sender<Output>,
 ) {
     if let Err(status) = serve(&function, first, input, idle, &output).await {
-        let _ = output.send(Err(FlightError::Tonic(Box::new(status)))).await;
+        // Bounded too: a client that reads nothing must not keep the
+        // exchange (and its slot) waiting to hear why it ended.
+        let _ = output
+            .send_timeout(Err(FlightError::Tonic(Box::new(status))), idle)
+            .await;
     }
 }
 
