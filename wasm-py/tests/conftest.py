@@ -105,23 +105,22 @@ def guest_returning(payload: bytes) -> bytes:
   (data (i32.const {at}) "{data}"))""".encode()
 
 
-def guest_spinning() -> bytes:
-    """WAT of a module whose Arrow export never returns."""
+def arrow_guest(body: str) -> bytes:
+    """WAT of a module whose Arrow export runs `body` (WAT instructions
+    leaving an i32), whatever it is sent."""
     return f"""(module
   (memory (export "memory") 1)
   (global $next (mut i32) (i32.const 1024))
 {BUMP_ALLOCATOR}
   (func (export "wasm_memory_process_data_arrow") (param i32 i32 i32 i32) (result i32)
-    (loop (br 0))
-    (i32.const 0)))""".encode()
+    {body}))""".encode()
+
+
+def guest_spinning() -> bytes:
+    """WAT of a module whose Arrow export never returns."""
+    return arrow_guest("(loop (br 0)) (i32.const 0)")
 
 
 def guest_bombing() -> bytes:
     """WAT of a module whose Arrow export grows its memory without end."""
-    return f"""(module
-  (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 1024))
-{BUMP_ALLOCATOR}
-  (func (export "wasm_memory_process_data_arrow") (param i32 i32 i32 i32) (result i32)
-    (loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-    (unreachable)))""".encode()
+    return arrow_guest("(loop (br_if 0 (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (unreachable)")
