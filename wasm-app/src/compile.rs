@@ -9,7 +9,6 @@
 //! running at once; while they are, further compilations are refused, so a
 //! stream of pathological modules cannot pile up threads or cores.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -43,24 +42,11 @@ pub(crate) fn check_size(bytes: &[u8], limits: &Limits) -> Result<()> {
 /// path naming `/dev/zero` or a FIFO must not make the host read, or open,
 /// forever (a FIFO is opened non-blocking, then refused).
 pub fn read_module(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let load_err = |reason: String| Error::Load {
-        path: path.display().to_string(),
-        reason,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| load_err(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| load_err(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(load_err("not a regular file".into()));
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(limits.max_module_size) as usize);
-    file.take(limits.max_module_size.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| load_err(e.to_string()))?;
+    let bytes =
+        crate::safe_fs::read_regular(path, limits.max_module_size).map_err(|e| Error::Load {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     check_size(&bytes, limits)?;
     Ok(bytes)
 }

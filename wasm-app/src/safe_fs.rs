@@ -157,6 +157,24 @@ pub(crate) fn open_private_file(
     Ok((file, meta))
 }
 
+/// The first `max + 1` bytes (at most) of `path`, a regular file: a FIFO
+/// is opened non-blocking and refused, so neither the open nor the read can
+/// wait for ever; the caller tells "more than `max`" by the length.
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(max) as usize);
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// `n` bytes from the kernel's random source.
 pub(crate) fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
     let mut buf = [0u8; N];

@@ -126,23 +126,12 @@ pub(crate) fn load(options: &super::Options, max_concurrent: u32) -> Result<Vec<
 /// The file's text: a regular file (a FIFO is refused, not waited on) of
 /// at most [`MAX_FILE`] bytes.
 fn read_text(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .context("cannot open it")?;
-    anyhow::ensure!(file.metadata()?.is_file(), "not a regular file");
-    let mut text = String::new();
-    file.take(MAX_FILE + 1)
-        .read_to_string(&mut text)
-        .context("cannot read it as UTF-8 text")?;
+    let bytes = crate::safe_fs::read_regular(path, MAX_FILE).context("cannot read it")?;
     anyhow::ensure!(
-        text.len() as u64 <= MAX_FILE,
+        bytes.len() as u64 <= MAX_FILE,
         "larger than {MAX_FILE} bytes"
     );
-    Ok(text)
+    String::from_utf8(bytes).context("not UTF-8 text")
 }
 
 fn load_one(
