@@ -15,6 +15,10 @@
 //! | `wasm_last_error` (optional) | `() -> i32` | pointer to a [`Pair`] holding a UTF-8 message |
 //! | any other name (the generic call) | `(ptr: i32, len: i32) -> i32` | bytes in, pointer to a [`Pair`] of bytes out, 0 on error |
 //!
+//! A core module may also import the host's functions (HTTP to granted
+//! hosts, a log, an embedder's key-value lookup or its own functions) from
+//! the import module `wasm_host`: see [`host`].
+//!
 //! An empty input is lent like any other; an allocator may answer 0 for
 //! `wasm_allocate(0)` (as C's `malloc(0)` may), and the host then passes
 //! (0, 0). The generic call
@@ -39,10 +43,16 @@
 #[cfg(all(not(feature = "guest"), not(target_arch = "wasm32")))]
 extern crate std;
 
+// The wire forms of the host functions ([`host::http`]) build `Vec`s.
+extern crate alloc;
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod built;
 #[cfg(feature = "guest")]
 pub mod guest;
+#[cfg(feature = "guest")]
+pub mod guest_host;
+pub mod host;
 
 /// Name of the guest's exported linear memory.
 pub const MEMORY: &str = "memory";
