@@ -33,6 +33,10 @@ pub enum Limit {
     /// Bytes of one guest result: its IPC stream and its decoded size
     /// (see [`Limits::max_output`](crate::Limits::max_output)).
     Output(u64),
+    /// Bytes of one HTTP response body a guest receives.
+    HttpResponse(u64),
+    /// Time of one HTTP request of a guest, redirects included.
+    HttpTime(Duration),
 }
 
 impl fmt::Display for Limit {
@@ -48,6 +52,12 @@ impl fmt::Display for Limit {
             }
             Limit::CompileTime(d) => write!(f, "compile time limit of {d:?}"),
             Limit::Output(b) => write!(f, "output limit of {}", crate::text::format_size(*b)),
+            Limit::HttpResponse(b) => write!(
+                f,
+                "HTTP response limit of {} (max-http-response)",
+                crate::text::format_size(*b)
+            ),
+            Limit::HttpTime(d) => write!(f, "HTTP time limit of {d:?} (http-timeout)"),
         }
     }
 }
@@ -179,6 +189,20 @@ impl fmt::Display for LimitHit {
 
 impl std::error::Error for LimitHit {}
 
+/// What a host function fails with when the guest broke the contract of
+/// its call (a bad pointer, say): the call then fails with exactly this
+/// error instead of a generic trap.
+#[derive(Debug)]
+pub(crate) struct GuestFault(pub Error);
+
+impl fmt::Display for GuestFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for GuestFault {}
+
 /// Maps an error out of wasmtime to what happened, as the host sees it.
 /// `timeout` and `fuel` are the policy's, for the limit errors; `during`
 /// names the export or step in messages.
@@ -191,6 +215,10 @@ pub(crate) fn classify(
     if let Some(hit) = err.downcast_ref::<LimitHit>() {
         return Error::LimitExceeded(hit.0);
     }
+    let err = match err.downcast::<GuestFault>() {
+        Ok(fault) => return fault.0,
+        Err(err) => err,
+    };
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return Error::Exited(exit.0);
     }

@@ -8,7 +8,15 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use std::sync::Arc;
+
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
 use crate::error::{Limit, LimitHit};
+use crate::hostfn::HostCalls;
+use crate::hostfn::Refusal;
+use crate::net::wasi::{socket_check, HttpHooks, LookedUp};
+use crate::net::Network;
 use crate::policy::Policy;
 use crate::stderr_tail::StderrTail;
 
@@ -20,26 +28,39 @@ pub(crate) struct HostState {
     pub(crate) max_open_files: usize,
     /// The end of what the guest wrote to stderr ([`crate::stderr_tail`]).
     pub(crate) stderr: StderrTail,
+    /// The host functions' pending result, refusals and log bucket.
+    pub(crate) calls: HostCalls,
 }
 
 impl HostState {
-    /// Builds the state for one instance: only what `policy` grants.
-    pub(crate) fn new(policy: &Policy) -> anyhow::Result<Self> {
+    /// Builds the state for one instance of module `name`: only what
+    /// `policy` grants.
+    pub(crate) fn new(policy: &Policy, name: &str) -> anyhow::Result<Self> {
         let stderr = StderrTail::default();
         Ok(HostState {
             wasi: wasi_builder(policy, &stderr)?.build_p1(),
             limiter: Limiter::new(policy),
             max_open_files: policy.limits.max_open_files as usize,
             stderr,
+            calls: HostCalls::new(name),
         })
     }
 }
 
 /// Per-store state of a component instance: its WASI 0.2 context and
-/// resource table, and the policy's limiter.
+/// resource table, its network (wasi:http, wasi:sockets) under the
+/// policy's grants, and the policy's limiter.
 pub(crate) struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: HttpHooks,
+    /// The network the policy grants, if any.
+    pub(crate) net: Option<Arc<Network>>,
+    /// Granted names the guest looked up ([`crate::net::wasi`]).
+    pub(crate) looked_up: LookedUp,
+    /// A refusal of the grants in the current operation.
+    pub(crate) refusal: Refusal,
     pub(crate) limiter: Limiter,
     /// `max-open-files`, enforced by [`crate::files`].
     pub(crate) max_open_files: usize,
@@ -50,13 +71,44 @@ pub(crate) struct ComponentState {
 impl ComponentState {
     pub(crate) fn new(policy: &Policy) -> anyhow::Result<Self> {
         let stderr = StderrTail::default();
+        let net = Network::of(policy)?.map(Arc::new);
+        let (looked_up, refusal) = (LookedUp::default(), Refusal::default());
+        let mut wasi = wasi_builder(policy, &stderr)?;
+        // WASI lets every use through to the checks, which decide (and
+        // record what they refuse): no grant, no connection.
+        wasi.allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(true)
+            .socket_addr_check(socket_check(
+                net.clone(),
+                looked_up.clone(),
+                refusal.clone(),
+            ));
         Ok(ComponentState {
-            ctx: wasi_builder(policy, &stderr)?.build(),
+            ctx: wasi.build(),
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: HttpHooks {
+                net: net.clone(),
+                refusal: refusal.clone(),
+            },
+            net,
+            looked_up,
+            refusal,
             limiter: Limiter::new(policy),
             max_open_files: policy.limits.max_open_files as usize,
             stderr,
         })
+    }
+}
+
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 

@@ -33,13 +33,16 @@ pub fn inspect_bytes(rt: &Runtime, name: &str, bytes: &[u8]) -> Result<Report> {
             Pre::Core(pre) => inspect(pre.module(), bytes.len(), &sha),
             Pre::Component(pre) => inspect_component(pre.component(), engine, bytes.len(), &sha),
         }),
-        // Imports the host lacks still leave something to describe; the
-        // load above already compiled it within the compile timeout.
-        Err(Error::Instantiate(_)) if crate::instance::component::is_component(bytes) => {
+        // Imports the host lacks (or the default policy does not grant)
+        // still leave something to describe; the load above already
+        // compiled it within the compile timeout.
+        Err(Error::Instantiate(_) | Error::PolicyDenied(_))
+            if crate::instance::component::is_component(bytes) =>
+        {
             let c = Component::new(engine, bytes).map_err(anyhow::Error::from)?;
             Ok(inspect_component(&c, engine, bytes.len(), &sha))
         }
-        Err(Error::Instantiate(_)) => {
+        Err(Error::Instantiate(_) | Error::PolicyDenied(_)) => {
             let module = Module::new(engine, bytes).map_err(anyhow::Error::from)?;
             Ok(inspect(&module, bytes.len(), &sha))
         }
@@ -67,6 +70,20 @@ pub struct Report {
     pub wasi_capabilities: BTreeSet<&'static str>,
     /// Imports the host does not provide (instantiation would fail).
     pub unknown_imports: Vec<String>,
+    /// Host functions (`wasm_host.*`) the module imports, each with the
+    /// grant it needs.
+    pub host_functions: Vec<String>,
+}
+
+/// What `wasm_host.<name>` needs granted.
+fn host_function(name: &str) -> String {
+    let name = escape_controls(name);
+    match name.as_str() {
+        wasm_abi::host::HTTP_REQUEST => format!("{name} (network: allowed-hosts / --allow-host)"),
+        wasm_abi::host::TAKE => format!("{name} (always)"),
+        wasm_abi::host::LOG => format!("{name} (host-functions / --allow-host-fn {name})"),
+        _ => format!("{name} (an embedder's; host-functions / --allow-host-fn {name})"),
+    }
 }
 
 fn is_i32_func(ty: &FuncType, params: usize) -> bool {
@@ -95,6 +112,7 @@ pub(crate) fn inspect(module: &Module, size: usize, sha256: &str) -> Report {
     let mut imports = Vec::new();
     let mut caps = BTreeSet::new();
     let mut unknown = Vec::new();
+    let mut host_functions = Vec::new();
     for i in module.imports() {
         imports.push(format!(
             "{}::{}: {}",
@@ -104,6 +122,8 @@ pub(crate) fn inspect(module: &Module, size: usize, sha256: &str) -> Report {
         ));
         if i.module() == "wasi_snapshot_preview1" {
             caps.insert(capability(i.name()));
+        } else if i.module() == wasm_abi::host::MODULE {
+            host_functions.push(host_function(i.name()));
         } else {
             unknown.push(format!("{}::{}", i.module(), i.name()));
         }
@@ -136,6 +156,7 @@ pub(crate) fn inspect(module: &Module, size: usize, sha256: &str) -> Report {
         reactor: funcs.contains_key(wasm_abi::INITIALIZE),
         wasi_capabilities: caps,
         unknown_imports: unknown,
+        host_functions,
     }
 }
 
@@ -152,6 +173,7 @@ fn component_capability(name: &str) -> &'static str {
         i if i.starts_with("wasi:clocks/") => "clocks",
         i if i.starts_with("wasi:random/") => "random",
         i if i.starts_with("wasi:sockets/") => "sockets",
+        i if i.starts_with("wasi:http/") => "http",
         _ => "other",
     }
 }
@@ -202,6 +224,7 @@ pub(crate) fn inspect_component(
         reactor: false,
         wasi_capabilities: caps,
         unknown_imports: unknown,
+        host_functions: Vec::new(),
     }
 }
 
@@ -314,6 +337,9 @@ impl Report {
                 caps.join(", ")
             }
         );
+        if !self.host_functions.is_empty() {
+            let _ = writeln!(s, "host functions: {}", self.host_functions.join(", "));
+        }
         if !self.unknown_imports.is_empty() {
             let _ = writeln!(
                 s,

@@ -6,6 +6,7 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    cli::log::init();
     if let Err(e) = cli.run() {
         // The reader of stdout is gone (`| head`): stop quietly with
         // success, as `cat` does; the pipeline stopped at the failed write.

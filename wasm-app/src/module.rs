@@ -22,6 +22,7 @@ use crate::epoch::Ticker;
 use crate::error::{Error, Limit, Result};
 use crate::host::ComponentState;
 use crate::host::HostState;
+use crate::hostfn::HostFunctions;
 use crate::instance::{Instance, Slot};
 use crate::policy::Policy;
 
@@ -37,6 +38,8 @@ struct Inner {
     cache: CacheOutcome,
     pre: Pre,
     policy: Policy,
+    /// What the embedder offered at load time (relinking needs it again).
+    functions: HostFunctions,
     engine: Engine,
     live: Arc<AtomicU32>,
     // Timeouts keep working as long as any module or instance of the
@@ -55,12 +58,15 @@ pub struct Module {
 }
 
 impl Module {
+    // Only `Runtime` makes modules, with everything it resolved at load.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         name: &str,
         sha256: String,
         cache: CacheOutcome,
         pre: Pre,
         policy: Policy,
+        functions: HostFunctions,
         engine: Engine,
         ticker: Arc<Ticker>,
     ) -> Self {
@@ -71,6 +77,7 @@ impl Module {
                 cache,
                 pre,
                 policy,
+                functions,
                 engine,
                 live: Arc::new(AtomicU32::new(0)),
                 ticker,
@@ -120,7 +127,12 @@ impl Module {
     #[doc(hidden)]
     pub fn instantiate_relinked(&self) -> Result<()> {
         let relinked = match &self.inner.pre {
-            Pre::Core(pre) => Some(prepare_core(&self.inner.engine, pre.module())?),
+            Pre::Core(pre) => Some(prepare_core(
+                &self.inner.engine,
+                pre.module(),
+                &self.inner.policy,
+                &self.inner.functions,
+            )?),
             Pre::Component(_) => None,
         };
         self.instantiate_with(relinked.as_ref()).map(drop)
@@ -131,7 +143,7 @@ impl Module {
         let slot = self.take_slot()?;
         match &self.inner.pre {
             Pre::Core(pre) => {
-                let state = HostState::new(policy).map_err(Error::Other)?;
+                let state = HostState::new(policy, &self.inner.name).map_err(Error::Other)?;
                 let mut store = Store::new(&self.inner.engine, state);
                 store.limiter(|s| &mut s.limiter);
                 deadline::prepare_store(&mut store, &policy.limits)?;
@@ -160,10 +172,13 @@ impl Module {
     }
 }
 
-/// Resolves a core module's imports against WASI preview 1, once.
+/// Resolves a core module's imports against WASI preview 1 and the host
+/// functions `policy` grants of those offered, once.
 pub(crate) fn prepare_core(
     engine: &Engine,
     module: &wasmtime::Module,
+    policy: &Policy,
+    functions: &HostFunctions,
 ) -> Result<InstancePre<HostState>> {
     let mut linker: Linker<HostState> = Linker::new(engine);
     // Async: every guest call is a future under its deadline (`deadline.rs`),
@@ -172,6 +187,7 @@ pub(crate) fn prepare_core(
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the linker")?;
     crate::files::bound_core(&mut linker)?;
+    crate::hostfn::link_core(&mut linker, module, policy, functions)?;
     linker
         .instantiate_pre(module)
         .map_err(|e| Error::Instantiate(crate::error::described(e)))

@@ -12,6 +12,7 @@ use std::path::Path;
 use arrow::array::RecordBatch;
 
 use crate::error::{Error, Result};
+use crate::hostfn::HostFunctions;
 use crate::instance::{AbiSupport, Instance};
 use crate::module::Module;
 use crate::policy::Policy;
@@ -58,8 +59,31 @@ impl Plugin {
     /// As [`Plugin::from_file`], from the module's bytes; `name` is used in
     /// messages.
     pub fn from_bytes(name: &str, bytes: &[u8], policy: Policy) -> Result<Self> {
+        Self::from_bytes_with(name, bytes, policy, &HostFunctions::new())
+    }
+
+    /// As [`Plugin::from_file`], offering the embedder's `functions` to the
+    /// module; each is usable only where `policy` grants it.
+    pub fn from_file_with(
+        path: impl AsRef<Path>,
+        policy: Policy,
+        functions: &HostFunctions,
+    ) -> Result<Self> {
         let rt = Runtime::shared(&policy)?;
-        Ok(Plugin::new(rt.load_bytes(name, bytes, policy)?))
+        Ok(Plugin::new(rt.load_with(path, policy, functions)?))
+    }
+
+    /// As [`Plugin::from_file_with`], from the module's bytes.
+    pub fn from_bytes_with(
+        name: &str,
+        bytes: &[u8],
+        policy: Policy,
+        functions: &HostFunctions,
+    ) -> Result<Self> {
+        let rt = Runtime::shared(&policy)?;
+        Ok(Plugin::new(
+            rt.load_bytes_with(name, bytes, policy, functions)?,
+        ))
     }
 
     /// The module behind this plugin.

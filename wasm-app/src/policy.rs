@@ -15,6 +15,10 @@
 //! max-instances = 4
 //! max-open-files = 128
 //! inherit-stdio = false
+//! allowed-hosts = ["example.org:443", "*.example.net:443", "127.0.0.1:8080"]
+//! max-http-response = "16MiB"
+//! http-timeout = "10s"
+//! host-functions = ["log", "kv_get"]
 //!
 //! [env]
 //! LANG = "C"
@@ -25,7 +29,7 @@
 //! writable = false
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -59,6 +63,11 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most instances a policy may allow at once (each reserves its memory limit
 /// of address space in the pooling allocator).
 pub const MAX_INSTANCES: u32 = 10_000;
+/// Default cap on one HTTP response body a guest receives.
+pub const DEFAULT_MAX_HTTP_RESPONSE: u64 = 16 << 20;
+/// Default cap on the time of one HTTP request of a guest, redirects
+/// included (the call's timeout bounds it too).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A directory the module may see.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -127,6 +136,11 @@ pub struct Limits {
     /// It also bounds what one *input* batch may expand to when read
     /// (Parquet dictionaries, compressed IPC). `None`: `max_memory`.
     pub max_output: Option<u64>,
+    /// Body of one HTTP response a guest receives.
+    pub max_http_response: u64,
+    /// One HTTP request of a guest, from connecting to the last byte of
+    /// the response, redirects included.
+    pub http_timeout: Duration,
 }
 
 impl Limits {
@@ -148,6 +162,8 @@ impl Default for Limits {
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
             max_output: None,
+            max_http_response: DEFAULT_MAX_HTTP_RESPONSE,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
         }
     }
 }
@@ -195,6 +211,15 @@ pub struct Policy {
     pub inherit_stdio: bool,
     /// Required SHA-256 of the module bytes, lowercase hex.
     pub sha256: Option<String>,
+    /// Hosts the module may reach, as `HOST[:PORT]` (`example.org:443`,
+    /// `*.example.org`, `*`, `127.0.0.1:8080`, `[::1]:80`); empty: no network.
+    /// A name that resolves to a non-public address (loopback, private,
+    /// link-local, ...) is reached only if that address or the exact name
+    /// is granted.
+    pub allowed_hosts: Vec<String>,
+    /// Host functions the module may import (`log`, `kv_get`, an
+    /// embedder's); `http_request` comes with `allowed_hosts` instead.
+    pub host_functions: BTreeSet<String>,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -256,6 +281,18 @@ impl Policy {
         self
     }
 
+    /// Caps the body of one HTTP response a guest receives.
+    pub fn with_max_http_response(mut self, bytes: u64) -> Self {
+        self.limits.max_http_response = bytes;
+        self
+    }
+
+    /// Caps the time of one HTTP request of a guest, redirects included.
+    pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.http_timeout = timeout;
+        self
+    }
+
     /// Caps the wall-clock time of each call, host calls included.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.limits.timeout = timeout;
@@ -271,6 +308,19 @@ impl Policy {
     /// Caps the live instances of the module at once.
     pub fn with_max_instances(mut self, n: u32) -> Self {
         self.limits.max_instances = Some(n);
+        self
+    }
+
+    /// Lets the module reach `host` (`HOST[:PORT]`, see
+    /// [`Policy::allowed_hosts`]); checked by [`Policy::validate`].
+    pub fn with_allowed_host(mut self, host: &str) -> Self {
+        self.allowed_hosts.push(host.to_string());
+        self
+    }
+
+    /// Lets the module import the host function `name`.
+    pub fn with_host_function(mut self, name: &str) -> Self {
+        self.host_functions.insert(name.to_string());
         self
     }
 
@@ -311,6 +361,23 @@ impl Policy {
         }
         if let Some(sha) = &self.sha256 {
             normalise_sha256(sha)?;
+        }
+        if l.max_http_response == 0 {
+            bail!("max-http-response must be at least 1 byte");
+        }
+        if l.http_timeout.is_zero() || l.http_timeout > MAX_TIMEOUT {
+            bail!("http-timeout must be greater than zero and at most 7 days");
+        }
+        crate::net::grant::Grants::parse(&self.allowed_hosts).map_err(anyhow::Error::msg)?;
+        if let Some(name) = self
+            .host_functions
+            .iter()
+            .find(|n| !crate::hostfn::is_valid_name(n))
+        {
+            bail!(
+                "host function {:?}: a name is 1 to 64 letters, digits and '_'",
+                crate::text::escape_controls(name)
+            );
         }
         for (key, value) in &self.env {
             // What the guest would see as `KEY=VALUE` must split back the same.

@@ -19,6 +19,7 @@ use crate::cache::{Artifact, CacheOutcome, ModuleCache};
 use crate::compile;
 use crate::epoch::Ticker;
 use crate::error::{Error, Result};
+use crate::hostfn::HostFunctions;
 use crate::instance::component;
 use crate::module::{self, Module, Pre};
 use crate::policy::Policy;
@@ -164,13 +165,35 @@ impl Runtime {
     /// Reads, verifies and compiles (or loads from cache) a `.wasm` or `.wat`
     /// file, and resolves its imports against what `policy` grants.
     pub fn load(&self, path: impl AsRef<Path>, policy: Policy) -> Result<Module> {
+        self.load_with(path, policy, &HostFunctions::new())
+    }
+
+    /// As [`Runtime::load`], offering the embedder's `functions` to the
+    /// module (each usable only where `policy` grants it).
+    pub fn load_with(
+        &self,
+        path: impl AsRef<Path>,
+        policy: Policy,
+        functions: &HostFunctions,
+    ) -> Result<Module> {
         let path = path.as_ref();
         let bytes = compile::read_module(path, &policy.limits)?;
-        self.load_bytes(&path.display().to_string(), &bytes, policy)
+        self.load_bytes_with(&path.display().to_string(), &bytes, policy, functions)
     }
 
     /// As [`Runtime::load`], from bytes; `name` is used in messages.
     pub fn load_bytes(&self, name: &str, bytes: &[u8], policy: Policy) -> Result<Module> {
+        self.load_bytes_with(name, bytes, policy, &HostFunctions::new())
+    }
+
+    /// As [`Runtime::load_with`], from bytes.
+    pub fn load_bytes_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        policy: Policy,
+        functions: &HostFunctions,
+    ) -> Result<Module> {
         let load_err = |reason: String| Error::Load {
             path: name.to_string(),
             reason,
@@ -205,13 +228,14 @@ impl Runtime {
                 .compile_cached(&sha256, bytes, timeout, |e, b| Component::new(e, b))
                 .map_err(compile_err)?;
             let pre = component::prepare(&self.engine, &c)?;
-            return Ok(self.loaded(name, hex_sha, cache, Pre::Component(pre), policy));
+            let pre = Pre::Component(pre);
+            return Ok(self.loaded(name, hex_sha, cache, pre, policy, functions));
         }
         let (module, cache) = self
             .compile_cached(&sha256, bytes, timeout, |e, b| wasmtime::Module::new(e, b))
             .map_err(compile_err)?;
-        let pre = module::prepare_core(&self.engine, &module)?;
-        Ok(self.loaded(name, hex_sha, cache, Pre::Core(pre), policy))
+        let pre = module::prepare_core(&self.engine, &module, &policy, functions)?;
+        Ok(self.loaded(name, hex_sha, cache, Pre::Core(pre), policy, functions))
     }
 
     /// `new(engine, bytes)` under the compile timeout, through the cache if
@@ -242,6 +266,7 @@ impl Runtime {
         cache: CacheOutcome,
         pre: Pre,
         policy: Policy,
+        functions: &HostFunctions,
     ) -> Module {
         Module::new(
             name,
@@ -249,6 +274,7 @@ impl Runtime {
             cache,
             pre,
             policy,
+            functions.clone(),
             self.engine.clone(),
             self.ticker.clone(),
         )

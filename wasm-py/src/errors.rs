@@ -90,6 +90,8 @@ fn limit_attrs(limit: &Limit) -> (&'static str, Attr) {
         Limit::ModuleSize(b) => ("module-size", Attr::Int(b)),
         Limit::CompileTime(d) => ("compile-time", Attr::Seconds(d.as_secs_f64())),
         Limit::Output(b) => ("output", Attr::Int(b)),
+        Limit::HttpResponse(b) => ("http-response", Attr::Int(b)),
+        Limit::HttpTime(d) => ("http-time", Attr::Seconds(d.as_secs_f64())),
     }
 }
 

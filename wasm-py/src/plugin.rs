@@ -70,7 +70,7 @@ impl Plugin {
     #[pyo3(signature = (
         module, *, policy=None, max_memory=None, max_output=None, timeout=None, fuel=None,
         max_instances=None, dirs=Vec::new(), dirs_rw=Vec::new(), env=BTreeMap::new(),
-        sha256=None, cache=true, name=None,
+        sha256=None, allowed_hosts=Vec::new(), host_functions=Vec::new(), cache=true, name=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new<'py>(
@@ -86,6 +86,8 @@ impl Plugin {
         dirs_rw: Vec<Bound<'py, PyAny>>,
         env: BTreeMap<String, String>,
         sha256: Option<String>,
+        allowed_hosts: Vec<String>,
+        host_functions: Vec<String>,
         cache: bool,
         name: Option<String>,
     ) -> PyResult<Self> {
@@ -100,6 +102,8 @@ impl Plugin {
             dirs_rw,
             env,
             sha256,
+            allowed_hosts,
+            host_functions,
         }
         .build()?;
         // Bytes, or a path read once: what is verified is what a pickle ships.

@@ -27,6 +27,8 @@ pub(crate) struct PolicyArgs<'py> {
     pub dirs_rw: Vec<Bound<'py, PyAny>>,
     pub env: BTreeMap<String, String>,
     pub sha256: Option<String>,
+    pub allowed_hosts: Vec<String>,
+    pub host_functions: Vec<String>,
 }
 
 impl PolicyArgs<'_> {
@@ -42,6 +44,8 @@ impl PolicyArgs<'_> {
             p.dirs.push(dir_grant(d, true)?);
         }
         p.env.extend(self.env);
+        p.allowed_hosts.extend(self.allowed_hosts);
+        p.host_functions.extend(self.host_functions);
         if let Some(v) = &self.max_memory {
             p.limits.max_memory = size("max_memory", v)?;
         }
@@ -158,6 +162,8 @@ pub(crate) fn to_state<'py>(py: Python<'py>, policy: &Policy) -> PyResult<Bound<
         env,
         inherit_stdio,
         sha256,
+        allowed_hosts,
+        host_functions,
         limits,
     } = policy;
     let Limits {
@@ -170,6 +176,8 @@ pub(crate) fn to_state<'py>(py: Python<'py>, policy: &Policy) -> PyResult<Bound<
         max_module_size,
         compile_timeout,
         max_output,
+        max_http_response,
+        http_timeout,
     } = limits;
     let d = PyDict::new(py);
     let grants: Vec<(PathBuf, Option<String>, bool)> = dirs
@@ -189,6 +197,13 @@ pub(crate) fn to_state<'py>(py: Python<'py>, policy: &Policy) -> PyResult<Bound<
     d.set_item("max_module_size", *max_module_size)?;
     d.set_item("compile_timeout", secs(*compile_timeout))?;
     d.set_item("max_output", *max_output)?;
+    d.set_item("allowed_hosts", allowed_hosts.clone())?;
+    d.set_item(
+        "host_functions",
+        host_functions.iter().cloned().collect::<Vec<_>>(),
+    )?;
+    d.set_item("max_http_response", *max_http_response)?;
+    d.set_item("http_timeout", secs(*http_timeout))?;
     Ok(d)
 }
 
@@ -216,6 +231,10 @@ pub(crate) fn from_state(d: &Bound<'_, PyDict>) -> PyResult<Policy> {
         env: get(d, "env")?,
         inherit_stdio: get(d, "inherit_stdio")?,
         sha256: get(d, "sha256")?,
+        allowed_hosts: get(d, "allowed_hosts")?,
+        host_functions: get::<Vec<String>>(d, "host_functions")?
+            .into_iter()
+            .collect(),
         limits: Limits {
             max_memory: get(d, "max_memory")?,
             timeout: from_secs(get(d, "timeout")?),
@@ -226,6 +245,8 @@ pub(crate) fn from_state(d: &Bound<'_, PyDict>) -> PyResult<Policy> {
             max_module_size: get(d, "max_module_size")?,
             compile_timeout: from_secs(get(d, "compile_timeout")?),
             max_output: get(d, "max_output")?,
+            max_http_response: get(d, "max_http_response")?,
+            http_timeout: from_secs(get(d, "http_timeout")?),
         },
     };
     policy.validate().map_err(WasmError)?;

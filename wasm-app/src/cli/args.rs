@@ -49,6 +49,19 @@ pub(super) struct PolicyArgs {
     /// Longest time the host spends compiling the module, e.g. 10s.
     #[arg(long, value_name = "DURATION")]
     compile_timeout: Option<String>,
+    /// Let the guest reach HOST[:PORT] (repeatable): a name, *.domain, *,
+    /// an IPv4 address or [IPv6]; without a port, every port.
+    #[arg(long = "allow-host", value_name = "HOST[:PORT]")]
+    allow_hosts: Vec<String>,
+    /// Body of one HTTP response a guest receives, e.g. 16MiB.
+    #[arg(long, value_name = "SIZE")]
+    max_http_response: Option<String>,
+    /// Time of one HTTP request of a guest, redirects included, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    http_timeout: Option<String>,
+    /// Let the guest import the host function NAME (repeatable), e.g. log.
+    #[arg(long = "allow-host-fn", value_name = "NAME")]
+    allow_host_fns: Vec<String>,
     /// Let the guest use the host's stdin, stdout and stderr.
     #[arg(long)]
     inherit_stdio: bool,
@@ -104,6 +117,14 @@ impl PolicyArgs {
         }
         if let Some(s) = &self.compile_timeout {
             p.limits.compile_timeout = parse_duration(s).context("--compile-timeout")?;
+        }
+        p.allowed_hosts.extend(self.allow_hosts.iter().cloned());
+        p.host_functions.extend(self.allow_host_fns.iter().cloned());
+        if let Some(s) = &self.max_http_response {
+            p.limits.max_http_response = parse_size(s).context("--max-http-response")?;
+        }
+        if let Some(s) = &self.http_timeout {
+            p.limits.http_timeout = parse_duration(s).context("--http-timeout")?;
         }
         p.inherit_stdio |= self.inherit_stdio;
         p.validate()?;

@@ -2,6 +2,7 @@
 
 mod args;
 mod call;
+pub(crate) mod log;
 mod process;
 #[cfg(feature = "flight")]
 mod serve;

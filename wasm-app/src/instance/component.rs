@@ -75,7 +75,12 @@ pub(crate) fn prepare(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the component linker")?;
+    // wasi:http, sent by the host under the grants (`net::wasi`).
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("cannot add wasi:http to the component linker")?;
     crate::files::bound_component(&mut linker)?;
+    crate::net::wasi::bound_lookups(&mut linker)?;
     linker
         .instantiate_pre(component)
         .map_err(|e| Error::Instantiate(crate::error::described(e)))
@@ -205,7 +210,12 @@ fn bounded(bytes: Vec<u8>, limits: &Limits) -> Result<Vec<u8>> {
 
 impl Backend for ComponentInstance {
     fn arm(&mut self, deadline: &Deadline) -> Result<()> {
+        self.store.data().refusal.take();
         deadline::arm(&mut self.store, &self.limits, deadline)
+    }
+
+    fn take_refusal(&mut self) -> Option<Error> {
+        self.store.data().refusal.take()
     }
 
     async fn release(&mut self) -> Result<()> {

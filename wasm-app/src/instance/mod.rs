@@ -34,8 +34,12 @@ use component::ComponentInstance;
 /// module. Every method runs inside [`Instance::run`] (armed, under the
 /// operation's deadline) except `arm`, `memory_size` and `abi_support`.
 pub(crate) trait Backend {
-    /// Sets the store's epoch deadline and fuel for one operation.
+    /// Sets the store's epoch deadline and fuel for one operation, and
+    /// clears what host calls of an earlier one left.
     fn arm(&mut self, deadline: &Deadline) -> Result<()>;
+    /// The policy's refusal of a host call in this operation (a host not
+    /// granted, a response too large), if there was one.
+    fn take_refusal(&mut self) -> Option<Error>;
     /// Hands back what the guest returned during the operation.
     async fn release(&mut self) -> Result<()>;
     /// `answer() -> i32`.
@@ -232,7 +236,12 @@ impl Instance {
         if let Err(e) = &result {
             self.poisoned |= e.poisons_instance();
         }
-        result
+        // A guest that fails after the policy refused it something failed
+        // because of it: say so, whatever the guest made of the refusal.
+        match (result, backend!(&mut self.kind, b => b.take_refusal())) {
+            (Err(_), Some(refusal)) => Err(refusal),
+            (result, _) => result,
+        }
     }
 
     /// Hands back what the guest returned so far in this operation.

@@ -29,6 +29,12 @@ struct Manifest {
     max_open_files: Option<u32>,
     max_module_size: Option<String>,
     compile_timeout: Option<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    max_http_response: Option<String>,
+    http_timeout: Option<String>,
+    #[serde(default)]
+    host_functions: Vec<String>,
 }
 
 /// Parses a TOML manifest; relative dirs are resolved against `base`.
@@ -80,6 +86,14 @@ fn apply(m: Manifest, base: &Path, mut policy: Policy) -> anyhow::Result<Policy>
     if let Some(s) = &m.compile_timeout {
         limits.compile_timeout = parse_duration(s).context("compile-timeout")?;
     }
+    if let Some(s) = &m.max_http_response {
+        limits.max_http_response = parse_size(s).context("max-http-response")?;
+    }
+    if let Some(s) = &m.http_timeout {
+        limits.http_timeout = parse_duration(s).context("http-timeout")?;
+    }
+    policy.allowed_hosts.extend(m.allowed_hosts);
+    policy.host_functions.extend(m.host_functions);
     policy.dirs.extend(m.dirs.into_iter().map(|mut d| {
         if d.host.is_relative() {
             d.host = base.join(&d.host);
@@ -123,6 +137,31 @@ mod tests {
         assert!(parse("network = true", Path::new(".")).is_err());
         assert!(parse("timeout = \"0s\"", Path::new(".")).is_err());
         assert!(parse("sha256 = \"abc\"", Path::new(".")).is_err());
+        assert!(parse("allowed-hosts = [\"a:0\"]", Path::new(".")).is_err());
+        assert!(parse("host-functions = [\"a b\"]", Path::new(".")).is_err());
+        assert!(parse("http-timeout = \"0s\"", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn network_and_host_function_grants_parse() {
+        let p = parse(
+            "allowed-hosts = [\"example.org:443\", \"127.0.0.1:8080\"]\nmax-http-response = \"1MiB\"\nhttp-timeout = \"2s\"\nhost-functions = [\"log\"]\n",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(p.allowed_hosts, ["example.org:443", "127.0.0.1:8080"]);
+        assert_eq!(p.limits.max_http_response, 1 << 20);
+        assert_eq!(p.limits.http_timeout, Duration::from_secs(2));
+        assert!(p.host_functions.contains("log"));
+        assert_eq!(
+            p,
+            Policy::default()
+                .with_allowed_host("example.org:443")
+                .with_allowed_host("127.0.0.1:8080")
+                .with_host_function("log")
+                .with_max_http_response(1 << 20)
+                .with_http_timeout(Duration::from_secs(2))
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ class Plugin:
         dirs_rw: Sequence[_Dir] = (),
         env: dict[str, str] = {},
         sha256: str | None = None,
+        allowed_hosts: Sequence[str] = (),
+        host_functions: Sequence[str] = (),
         cache: bool = True,
         name: str | None = None,
     ) -> None: ...

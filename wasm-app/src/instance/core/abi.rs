@@ -16,7 +16,12 @@ use crate::string_abi::{StringAbi, MAX_GREETING};
 
 impl Backend for CoreInstance {
     fn arm(&mut self, deadline: &Deadline) -> Result<()> {
+        self.store.data_mut().calls.reset();
         deadline::arm(&mut self.store, &self.limits, deadline)
+    }
+
+    fn take_refusal(&mut self) -> Option<Error> {
+        self.store.data().calls.refusal.take()
     }
 
     async fn release(&mut self) -> Result<()> {
