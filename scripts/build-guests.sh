@@ -24,8 +24,8 @@ root=$(repo_root)
 cd "$root"
 out=$(modules_dir)
 target=wasm32-wasip1
-guests=(wasm-module1 wasm-module2)
-components=(wasm-component-greeter wasm-component-arrow wasm-component-hostile)
+guests=(wasm-module1 wasm-module2 wasm-module-net)
+components=(wasm-component-greeter wasm-component-arrow wasm-component-hostile wasm-component-net)
 export CARGO_TARGET_DIR="$root/target/guests"
 
 pick_route() {

@@ -29,12 +29,19 @@ pub const MODULE1: &str = "wasm_module1.wasm";
 pub const MODULE2: &str = "wasm_module2.wasm";
 /// The C greeter (`wasm-module-c/greeter.c`).
 pub const MODULE_C: &str = "wasm_module_c.wasm";
+/// A caller of the host functions (`wasm-module-net`): `fetch`,
+/// `fetch_status`, `log_lines` and `kv` over the pair ABI. It imports
+/// `wasm_host`, so it loads only where the policy offers those functions.
+pub const MODULE_NET: &str = "wasm_module_net.wasm";
 /// The greeter as a component (`wasm-component-greeter`, WIT `greeter`).
 pub const COMPONENT_GREETER: &str = "wasm_component_greeter.wasm";
 /// The Arrow processor as a component (`wasm-component-arrow`).
 pub const COMPONENT_ARROW: &str = "wasm_component_arrow.wasm";
 /// A `greeter` component that misbehaves on request (`wasm-component-hostile`).
 pub const COMPONENT_HOSTILE: &str = "wasm_component_hostile.wasm";
+/// An HTTP GET through `wasi:http/outgoing-handler` (`wasm-component-net`,
+/// WIT `net`): `fetch`, following redirects itself.
+pub const COMPONENT_NET: &str = "wasm_component_net.wasm";
 /// The two study guests the demo and the benches need.
 pub const STUDY: [&str; 2] = [MODULE1, MODULE2];
 
