@@ -34,12 +34,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::bail;
-use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+mod dir;
 pub(crate) mod manifest;
 mod units;
+
+pub use dir::DirGrant;
 
 pub use units::{format_size, normalise_sha256, parse_duration, parse_size};
 
@@ -68,46 +70,6 @@ pub const DEFAULT_MAX_HTTP_RESPONSE: u64 = 16 << 20;
 /// Default cap on the time of one HTTP request of a guest, redirects
 /// included (the call's timeout bounds it too).
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A directory the module may see.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirGrant {
-    /// Path on the host.
-    pub host: PathBuf,
-    /// Path the guest sees; defaults to the host path as written.
-    pub guest: Option<String>,
-    /// Whether the guest may create, write and delete in it.
-    #[serde(default)]
-    pub writable: bool,
-}
-
-impl DirGrant {
-    /// Parses the CLI form `HOST[::GUEST]`, as the `wasmtime` CLI writes it.
-    pub fn parse(spec: &str, writable: bool) -> Result<Self> {
-        let (host, guest) = match spec.split_once("::") {
-            Some((h, g)) => (h, Some(g.to_string())),
-            None => (spec, None),
-        };
-        if host.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "directory grant '{spec}' has an empty host path"
-            )));
-        }
-        Ok(DirGrant {
-            host: PathBuf::from(host),
-            guest,
-            writable,
-        })
-    }
-
-    /// The path the guest sees.
-    pub fn guest_path(&self) -> String {
-        self.guest
-            .clone()
-            .unwrap_or_else(|| self.host.to_string_lossy().into_owned())
-    }
-}
 
 /// Resource limits in force for every instance and call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,14 +366,5 @@ mod tests {
             assert!(err.to_string().contains("environment variable"), "{err}");
         }
         Policy::default().with_env("A", "b=c d").validate().unwrap();
-    }
-
-    #[test]
-    fn dir_grants_parse_like_wasmtime() {
-        let d = DirGrant::parse("/tmp/x::/data", true).unwrap();
-        assert_eq!(d.guest_path(), "/data");
-        assert!(d.writable);
-        assert_eq!(DirGrant::parse("in", false).unwrap().guest_path(), "in");
-        assert!(DirGrant::parse("::/x", false).is_err());
     }
 }
