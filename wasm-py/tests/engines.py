@@ -23,6 +23,12 @@ def ray_cluster(nodes: int = 2, cpus: int = 1, object_store: int = 100 << 20):
     # Ray's Unix socket paths live under the temp dir and have a length
     # limit: pytest's tmp_path is too long, so a short dir under /tmp.
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    # The driver records the cluster's address in `$RAY_TMPDIR/ray/` (else
+    # /tmp/ray/), which it does not create: on a machine where Ray never ran
+    # `Cluster` fails with FileNotFoundError. Keep it in our folder.
+    previous_tmpdir = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = temp_dir
+    os.makedirs(os.path.join(temp_dir, "ray"), exist_ok=True)
     node = {"num_cpus": cpus, "object_store_memory": object_store}
     cluster = None
     try:
@@ -41,6 +47,10 @@ def ray_cluster(nodes: int = 2, cpus: int = 1, object_store: int = 100 << 20):
         if cluster is not None:
             cluster.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        if previous_tmpdir is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = previous_tmpdir
 
 
 @contextlib.contextmanager
