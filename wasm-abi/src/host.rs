@@ -100,6 +100,11 @@ pub mod http {
     /// A request or response header: a name and its raw value.
     pub type Header = (String, Vec<u8>);
 
+    /// Most headers a wire form may carry; more is malformed. (The host
+    /// takes at most 64 from a guest; a response carries at most what its
+    /// server sent within 64 KiB of head.)
+    pub const MAX_HEADERS: usize = 1024;
+
     /// An HTTP request as a guest asks for it.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct Request {
@@ -206,8 +211,10 @@ pub mod http {
         fn headers(&mut self) -> Option<Vec<Header>> {
             let n = self.u32()? as usize;
             // Each header takes at least 8 bytes: a count larger than the
-            // rest can hold is a lie, refused before anything is reserved.
-            if n > self.0.len() / 8 {
+            // rest can hold is a lie, and so is one past the cap; both are
+            // refused before anything is reserved (millions of empty
+            // headers would cost the reader six times their bytes).
+            if n > MAX_HEADERS || n > self.0.len() / 8 {
                 return None;
             }
             let mut out = Vec::with_capacity(n);

@@ -19,14 +19,25 @@ use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     self as p2, DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
 };
+use wasmtime_wasi::p2::{TcpSocket, UdpSocket};
 use wasmtime_wasi::{ResourceTable, WasiView};
 
 use crate::host::ComponentState;
 use crate::host::HostState;
 
-/// Files and directories open in `table`.
+/// Files, directories and sockets open in `table`: each one a file
+/// descriptor of the host.
 fn open_descriptors(table: &mut ResourceTable) -> usize {
-    table.iter_mut().filter(|e| e.is::<Descriptor>()).count()
+    table
+        .iter_mut()
+        .filter(|e| e.is::<Descriptor>() || e.is::<TcpSocket>() || e.is::<UdpSocket>())
+        .count()
+}
+
+/// Whether a component holds `max-open-files` descriptors already (files,
+/// directories and sockets together).
+pub(crate) fn at_open_limit(state: &mut ComponentState) -> bool {
+    open_descriptors(state.ctx().table) >= state.max_open_files
 }
 
 /// Parameters of preview 1's `path_open`: dir fd, lookup flags, path
@@ -110,7 +121,7 @@ pub(crate) fn bound_component(
                 |mut store, (dir, path_flags, path, oflags, flags): OpenAtArgs| {
                     Box::new(async move {
                         let state: &mut ComponentState = store.data_mut();
-                        if open_descriptors(state.ctx().table) >= state.max_open_files {
+                        if at_open_limit(state) {
                             return Ok((Err(ErrorCode::Quota),));
                         }
                         let mut fs = state.filesystem();

@@ -15,7 +15,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::error::{Limit, LimitHit};
 use crate::hostfn::HostCalls;
 use crate::hostfn::Refusal;
-use crate::net::wasi::{socket_check, HttpHooks, LookedUp};
+use crate::net::http::HttpHooks;
+use crate::net::sockets::{socket_check, LookedUp};
 use crate::net::Network;
 use crate::policy::Policy;
 use crate::stderr_tail::StderrTail;
@@ -47,6 +48,10 @@ impl HostState {
     }
 }
 
+/// Resources (handles: files, sockets, streams, pollables, HTTP fields, ...)
+/// a component instance may hold at once; wasmtime's own cap is a million.
+pub(crate) const MAX_RESOURCES: usize = 10_000;
+
 /// Per-store state of a component instance: its WASI 0.2 context and
 /// resource table, its network (wasi:http, wasi:sockets) under the
 /// policy's grants, and the policy's limiter.
@@ -57,7 +62,7 @@ pub(crate) struct ComponentState {
     hooks: HttpHooks,
     /// The network the policy grants, if any.
     pub(crate) net: Option<Arc<Network>>,
-    /// Granted names the guest looked up ([`crate::net::wasi`]).
+    /// Granted names the guest looked up ([`crate::net::sockets`]).
     pub(crate) looked_up: LookedUp,
     /// A refusal of the grants in the current operation.
     pub(crate) refusal: Refusal,
@@ -74,24 +79,26 @@ impl ComponentState {
         let net = Network::of(policy)?.map(Arc::new);
         let (looked_up, refusal) = (LookedUp::default(), Refusal::default());
         let mut wasi = wasi_builder(policy, &stderr)?;
-        // WASI lets every use through to the checks, which decide (and
-        // record what they refuse): no grant, no connection.
-        wasi.allow_tcp(true)
-            .allow_udp(true)
-            .allow_ip_name_lookup(true)
+        // With a network grant WASI lets every use through to the checks,
+        // which decide (and record what they refuse); without one a
+        // component gets no socket at all (not even one it cannot use: each
+        // is a file descriptor of the host).
+        let granted = net.is_some();
+        wasi.allow_tcp(granted)
+            .allow_udp(granted)
+            .allow_ip_name_lookup(granted)
             .socket_addr_check(socket_check(
                 net.clone(),
                 looked_up.clone(),
                 refusal.clone(),
             ));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Ok(ComponentState {
             ctx: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             http: WasiHttpCtx::new(),
-            hooks: HttpHooks {
-                net: net.clone(),
-                refusal: refusal.clone(),
-            },
+            hooks: HttpHooks::new(net.clone(), refusal.clone()),
             net,
             looked_up,
             refusal,
@@ -99,6 +106,14 @@ impl ComponentState {
             max_open_files: policy.limits.max_open_files as usize,
             stderr,
         })
+    }
+}
+
+impl ComponentState {
+    /// Stops the HTTP requests the operation that ends now still runs: no
+    /// connection of a guest stays open while it is not running.
+    pub(crate) fn end_operation(&self) {
+        self.hooks.end_operation();
     }
 }
 

@@ -77,7 +77,7 @@ pub struct Report {
 
 /// What `wasm_host.<name>` needs granted.
 fn host_function(name: &str) -> String {
-    let name = escape_controls(name);
+    let name = crate::text::guest_text(name.as_bytes());
     match name.as_str() {
         wasm_abi::host::HTTP_REQUEST => format!("{name} (network: allowed-hosts / --allow-host)"),
         wasm_abi::host::TAKE => format!("{name} (always)"),

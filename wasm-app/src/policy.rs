@@ -84,8 +84,9 @@ pub struct Limits {
     pub max_instances: Option<u32>,
     /// Table elements per instance, summed over its tables.
     pub max_table_elements: u64,
-    /// Files and directories an instance holds open at once, its granted
-    /// directories included; opening one more fails in the guest (`EMFILE`).
+    /// Files, directories and (a component's) sockets an instance holds
+    /// open at once, its granted directories included; opening one more
+    /// fails in the guest (`EMFILE`, `quota`, `new-socket-limit`).
     pub max_open_files: u32,
     /// Size of the module file (`.wasm` or `.wat`) the host will compile.
     pub max_module_size: u64,

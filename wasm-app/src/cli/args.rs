@@ -40,7 +40,8 @@ pub(super) struct PolicyArgs {
     /// Cap on live instances; also selects the pooling allocator.
     #[arg(long, value_name = "N")]
     max_instances: Option<u32>,
-    /// Files and directories a guest may hold open at once (grants included).
+    /// Files, directories and sockets a guest may hold open at once (grants
+    /// included).
     #[arg(long, value_name = "N")]
     max_open_files: Option<u32>,
     /// Largest module file the host will compile, e.g. 16MiB.

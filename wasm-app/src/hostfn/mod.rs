@@ -133,19 +133,53 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 
 /// A refusal of the policy seen during the current operation, shared with
 /// tasks that outlive a host call (wasi:http's requests run in their own).
+///
+/// Operations are numbered: a task records for the operation that started
+/// it, and a record for an earlier one is dropped, so a request still
+/// running from a past call cannot relabel the error of the next.
 #[derive(Clone, Default)]
-pub(crate) struct Refusal(Arc<Mutex<Option<Error>>>);
+pub(crate) struct Refusal(Arc<Mutex<RefusalSlot>>);
+
+#[derive(Default)]
+struct RefusalSlot {
+    op: u64,
+    refusal: Option<Error>,
+}
 
 impl Refusal {
-    /// Records `e` unless an earlier refusal of this operation is there.
+    fn slot(&self) -> std::sync::MutexGuard<'_, RefusalSlot> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the next operation: earlier refusals are forgotten.
+    pub(crate) fn start(&self) {
+        let mut slot = self.slot();
+        slot.op += 1;
+        slot.refusal = None;
+    }
+
+    /// The current operation's number, for [`Refusal::record_for`].
+    pub(crate) fn op(&self) -> u64 {
+        self.slot().op
+    }
+
+    /// Records `e` for the current operation (the first refusal wins).
     pub(crate) fn record(&self, e: Error) {
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        slot.get_or_insert(e);
+        let op = self.op();
+        self.record_for(op, e);
+    }
+
+    /// Records `e` if operation `op` is still the current one.
+    pub(crate) fn record_for(&self, op: u64, e: Error) {
+        let mut slot = self.slot();
+        if slot.op == op {
+            slot.refusal.get_or_insert(e);
+        }
     }
 
     /// The refusal of this operation, cleared.
     pub(crate) fn take(&self) -> Option<Error> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.slot().refusal.take()
     }
 }
 
@@ -169,7 +203,7 @@ impl HostCalls {
     /// Forgets what an earlier operation left: each call starts clean.
     pub(crate) fn reset(&mut self) {
         self.pending = None;
-        self.refusal.take();
+        self.refusal.start();
     }
 
     /// Keeps `result` for `take` and returns what the bytes function

@@ -75,12 +75,12 @@ pub(crate) fn prepare(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("cannot add WASI to the component linker")?;
-    // wasi:http, sent by the host under the grants (`net::wasi`).
+    // wasi:http, sent by the host under the grants (`net::http`).
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("cannot add wasi:http to the component linker")?;
     crate::files::bound_component(&mut linker)?;
-    crate::net::wasi::bound_lookups(&mut linker)?;
+    crate::net::sockets::bound_sockets(&mut linker)?;
     linker
         .instantiate_pre(component)
         .map_err(|e| Error::Instantiate(crate::error::described(e)))
@@ -210,11 +210,13 @@ fn bounded(bytes: Vec<u8>, limits: &Limits) -> Result<Vec<u8>> {
 
 impl Backend for ComponentInstance {
     fn arm(&mut self, deadline: &Deadline) -> Result<()> {
-        self.store.data().refusal.take();
+        self.store.data().refusal.start();
+        self.store.data().looked_up.start();
         deadline::arm(&mut self.store, &self.limits, deadline)
     }
 
-    fn take_refusal(&mut self) -> Option<Error> {
+    fn end(&mut self) -> Option<Error> {
+        self.store.data().end_operation();
         self.store.data().refusal.take()
     }
 

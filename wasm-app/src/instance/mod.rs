@@ -37,9 +37,10 @@ pub(crate) trait Backend {
     /// Sets the store's epoch deadline and fuel for one operation, and
     /// clears what host calls of an earlier one left.
     fn arm(&mut self, deadline: &Deadline) -> Result<()>;
-    /// The policy's refusal of a host call in this operation (a host not
-    /// granted, a response too large), if there was one.
-    fn take_refusal(&mut self) -> Option<Error>;
+    /// Ends the operation: stops what its host calls still run (a
+    /// component's HTTP requests), and returns the policy's refusal of one
+    /// of them (a host not granted, a response too large), if any.
+    fn end(&mut self) -> Option<Error>;
     /// Hands back what the guest returned during the operation.
     async fn release(&mut self) -> Result<()>;
     /// `answer() -> i32`.
@@ -238,8 +239,13 @@ impl Instance {
         }
         // A guest that fails after the policy refused it something failed
         // because of it: say so, whatever the guest made of the refusal.
-        match (result, backend!(&mut self.kind, b => b.take_refusal())) {
-            (Err(_), Some(refusal)) => Err(refusal),
+        // Only the guest's own reported failures are relabelled: a timeout,
+        // a limit or a bad pointer is the host's finding and stays what it
+        // is.
+        // A trap keeps its message (a Rust guest's panic message quotes
+        // the host's refusal anyway).
+        match (result, backend!(&mut self.kind, b => b.end())) {
+            (Err(Error::GuestReported { .. }), Some(refusal)) => Err(refusal),
             (result, _) => result,
         }
     }

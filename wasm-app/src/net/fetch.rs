@@ -58,6 +58,10 @@ async fn follow(net: &Network, req: Request) -> Result<Response, Failure> {
     })?;
     let mut method = http::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| Failure::Failed("bad HTTP method".into()))?;
+    // CONNECT turns the connection into a tunnel the host would not see into.
+    if method == http::Method::CONNECT {
+        return Err(Failure::Failed("CONNECT is not supported".into()));
+    }
     let mut headers = guest_headers(&req.headers)?;
     let mut body = Bytes::from(req.body);
     for _ in 0..=MAX_REDIRECTS {

@@ -130,7 +130,11 @@ pub(crate) fn normal_name(name: &str) -> Option<String> {
             && l.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    (name.len() <= 253 && name.split('.').all(label_ok)).then_some(name)
+    // A last label of digits (or 0x...) makes the whole an IPv4 address to
+    // URL parsers and resolvers (`2130706433`, `0177.0.0.1`): never a name.
+    let last = name.rsplit('.').next().unwrap_or("");
+    let numeric = last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x");
+    (name.len() <= 253 && name.split('.').all(label_ok) && !numeric).then_some(name)
 }
 
 /// Whether `ip` is an address of the public internet. Everything a host's
@@ -158,6 +162,7 @@ fn is_public_v4(a: Ipv4Addr) -> bool {
         || (o0 == 100 && (64..128).contains(&o1)) // CGNAT 100.64/10
         || (o0 == 192 && o1 == 0 && o2 == 0) // IETF 192.0.0/24
         || (o0 == 198 && (o1 == 18 || o1 == 19)) // benchmarking 198.18/15
+        || (o0 == 192 && o1 == 88 && o2 == 99) // 6to4 relays 192.88.99/24
         || o0 >= 240) // reserved
 }
 
@@ -171,6 +176,10 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
         || (s0 & 0xffc0) == 0xfec0 // site local (deprecated)
         || s0 == 0x2001 && a.segments()[1] == 0x0db8 // documentation
         || s0 == 0x0064 && a.segments()[1] == 0xff9b // NAT64, may reach v4 private
+        || s0 == 0x2002 // 6to4: embeds any IPv4 address
+        || s0 == 0x2001 && a.segments()[1] == 0 // Teredo: embeds one too
+        || s0 == 0x0100 && a.segments()[1..4] == [0, 0, 0] // discard 100::/64
+        || s0 == 0 // ::/16 holds ::ffff:0:a.b.c.d (SIIT), v4-compatible, ...
         || a.to_ipv4().is_some()) // v4-compatible ::a.b.c.d
 }
 
@@ -292,7 +301,22 @@ mod tests {
             "example.org"
         );
         for bad in [
-            "", ":80", "a:0", "a:99999", "a:x", "::1", "[::1", "[::1]x", "a b", "*.", "[x]", "a/b",
+            "",
+            ":80",
+            "a:0",
+            "a:99999",
+            "a:x",
+            "::1",
+            "[::1",
+            "[::1]x",
+            "a b",
+            "*.",
+            "[x]",
+            "a/b",
+            "2130706433",
+            "0177.0.0.1",
+            "a.0x7f",
+            "1.2.3",
         ] {
             assert!(Grant::parse(bad).is_err(), "{bad}");
         }

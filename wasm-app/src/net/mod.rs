@@ -7,14 +7,15 @@
 //!   addresses only;
 //! - [`client`]: HTTP/1.1 (and TLS) over such a connection;
 //! - [`fetch`]: the core modules' `wasm_host.http_request`;
-//! - [`wasi`]: components' `wasi:http` and `wasi:sockets`, through the same
-//!   checks.
+//! - [`http`] and [`sockets`]: components' `wasi:http` and `wasi:sockets`,
+//!   through the same checks.
 
 pub(crate) mod client;
 pub(crate) mod connect;
 pub(crate) mod fetch;
 pub(crate) mod grant;
-pub(crate) mod wasi;
+pub(crate) mod http;
+pub(crate) mod sockets;
 
 use std::time::Duration;
 

@@ -20,7 +20,7 @@ impl Backend for CoreInstance {
         deadline::arm(&mut self.store, &self.limits, deadline)
     }
 
-    fn take_refusal(&mut self) -> Option<Error> {
+    fn end(&mut self) -> Option<Error> {
         self.store.data().calls.refusal.take()
     }
 
