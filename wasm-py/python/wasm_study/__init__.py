@@ -15,13 +15,15 @@ Interface (no IPC, no copy on the Python side)::
 
 ``Plugin(module, *, policy=None, max_memory=None, max_output=None,
 timeout=None, fuel=None, max_instances=None, dirs=(), dirs_rw=(), env={},
-sha256=None, cache=True, name=None)``
+sha256=None, allowed_hosts=(), host_functions=(), cache=True, name=None)``
     ``module`` is a path or the bytes of a ``.wasm`` / ``.wat`` module.
     ``policy`` is a TOML policy file; the other arguments override it, as
     the CLI's flags do, with the CLI's defaults. Sizes are bytes or strings
     such as ``"64MiB"``; durations are seconds or strings such as
     ``"500ms"``; a directory grant is ``"HOST[::GUEST]"``, a path or a
-    ``(host, guest)`` pair.
+    ``(host, guest)`` pair; ``allowed_hosts`` are ``"HOST[:PORT]"`` grants
+    (``--allow-host``) and ``host_functions`` the ``wasm_host`` functions
+    the module may import (``--allow-host-fn``).
 
 ``plugin.process(command, data, config=None) -> pyarrow.Table``
     All of ``data`` (a pyarrow Table, RecordBatch or RecordBatchReader, or
