@@ -51,15 +51,15 @@ impl HttpHooks {
     }
 }
 
-/// `fut`, or `Err(HttpError::HttpRequestDenied)` once the operation
-/// watched by `ended` is over.
+/// `fut`, or `Err(HttpError::HttpRequestDenied)` once operation `op` (the
+/// count of ended operations when it started) is over.
 async fn until_ended<T>(
     ended: &mut tokio::sync::watch::Receiver<u64>,
+    op: u64,
     fut: impl Future<Output = Result<T, HttpError>>,
 ) -> Result<T, HttpError> {
-    let now = *ended.borrow_and_update();
     let mut fut = pin!(fut);
-    let mut over = pin!(ended.wait_for(move |n| *n != now));
+    let mut over = pin!(ended.wait_for(move |n| *n != op));
     std::future::poll_fn(|cx| {
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
             return Poll::Ready(r);
@@ -85,7 +85,10 @@ impl WasiHttpHooks for HttpHooks {
         // operation that made it: what it records is for that operation.
         let op = refusal.op();
         let permit = self.in_flight.clone().try_acquire_owned();
+        // Taken now, while the operation that asks runs: the task that
+        // sends may first run after it ended.
         let mut ended = self.ended.subscribe();
+        let started = *ended.borrow_and_update();
         Box::new(async move {
             let refused = |f: Failure| {
                 if let Some(e) = f.refusal() {
@@ -120,7 +123,7 @@ impl WasiHttpHooks for HttpHooks {
                     .map_err(|_| refused(Failure::TimedOut(timeout)))?
                     .map_err(refused)
             };
-            let (response, conn) = until_ended(&mut ended, head).await?;
+            let (response, conn) = until_ended(&mut ended, started, head).await?;
             let conn: IoFuture = Box::new(async move {
                 let _permit = permit;
                 let io = async {
@@ -128,7 +131,7 @@ impl WasiHttpHooks for HttpHooks {
                         .await
                         .unwrap_or(Err(HttpError::ConnectionReadTimeout))
                 };
-                until_ended(&mut ended, io).await
+                until_ended(&mut ended, started, io).await
             });
             let max = net.max_response;
             let limit = usize::try_from(max).unwrap_or(usize::MAX);
