@@ -17,11 +17,10 @@ mod recorder;
 #[path = "net_attacks/sockets.rs"]
 mod sockets;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use wasm_abi::host::http::{Request, Response};
-use wasm_app::{EngineOptions, Error, HostFunctions, Limit, Plugin, Policy, Runtime};
+use wasm_app::{Error, HostFunctions, Limit, Plugin, Policy, Runtime};
 
 use recorder::{redirect, Recorder};
 
@@ -29,16 +28,7 @@ use recorder::{redirect, Recorder};
 // Runtime and guests.
 
 fn runtime() -> &'static Runtime {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
-        Runtime::new(EngineOptions {
-            cache_dir: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        })
-        .expect("runtime")
-    })
+    common::cached_runtime()
 }
 
 /// A core guest. Exports (pair ABI, input = a wire-form request):

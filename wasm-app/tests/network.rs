@@ -10,11 +10,10 @@ mod common;
 #[path = "network/server.rs"]
 mod server;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use wasm_abi::built;
-use wasm_app::{EngineOptions, Error, Limit, Plugin, Policy, Runtime};
+use wasm_app::{Error, Limit, Plugin, Policy, Runtime};
 
 use server::{Server, HELLO};
 
@@ -24,16 +23,7 @@ const GUESTS: [&str; 2] = [built::MODULE_NET, built::COMPONENT_NET];
 /// One runtime with a compiled-module cache of its own: every test loads
 /// the guests under a policy of its own, compiled once.
 fn runtime() -> &'static Runtime {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
-        Runtime::new(EngineOptions {
-            cache_dir: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        })
-        .expect("runtime")
-    })
+    common::cached_runtime()
 }
 
 fn plugin(guest: &str, policy: Policy) -> Plugin {

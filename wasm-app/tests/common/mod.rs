@@ -77,6 +77,22 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
+/// One engine per test binary with a compiled-module cache of its own (a
+/// temporary folder): tests that load a guest under many policies compile
+/// it once.
+pub fn cached_runtime() -> &'static Runtime {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+        Runtime::new(EngineOptions {
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .expect("runtime")
+    })
+}
+
 /// One engine per test binary with fuel metering, so fuel policies can be
 /// tested (policies without fuel still run unmetered).
 pub fn fuel_runtime() -> &'static Runtime {
